@@ -1,0 +1,26 @@
+# glyphlab: `make run` and `make test` work from a fresh clone (they create .venv and install).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: install
+	$(PY) run.py model=cnn data=runes
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m glyphlab.bench
+
+clean:
+	rm -rf outputs multirun .pytest_cache

@@ -1,0 +1,165 @@
+"""Glyph sets: what every dataset option produces, the shared split, and the on-disk cache.
+
+A dataset option (``conf/data/<name>.yaml``) names a builder with ``_target_``; the
+builder is called with the option's other keys and returns a :class:`GlyphSet`.
+Keys that describe how the set is *used* rather than what it contains
+(:data:`USAGE_KEYS`) are not passed to the builder and do not change the cache key.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# Keys of a data config that are not builder arguments.
+USAGE_KEYS = ("name", "class_weights", "ignore_unknown", "cache")
+CACHE_VERSION = 1  # bump when a builder's output changes for the same config
+
+
+class DataError(ValueError):
+    """Bad dataset input; the message is one line saying what was expected and what was found."""
+
+
+@dataclass
+class GlyphSet:
+    """Images of characters with their labels.
+
+    images:  uint8 ``[n_samples, height, width]``, ink bright (255) on a dark (0) ground.
+    labels:  int64 ``[n_samples]`` class indices into ``classes``
+             (or ``[n_samples, n_positions]`` for sequence data).
+    classes: the class names, normally the characters themselves (``"ᚠ"``).
+    split:   optional int8 ``[n_samples]`` fixed assignment (0 train, 1 val, 2 test) for
+             sets whose builder must keep parts disjoint; ``None`` lets :func:`split` decide.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    split: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.images.ndim != 3 or self.images.dtype != np.uint8:
+            raise DataError(f"images must be uint8 [N, H, W], got {self.images.dtype} {self.images.shape}")
+        if len(self.labels) != len(self.images):
+            raise DataError(f"{len(self.images)} images but {len(self.labels)} labels")
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+
+    def __len__(self):
+        return len(self.images)
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, index) -> "GlyphSet":
+        return GlyphSet(self.images[index], self.labels[index], list(self.classes),
+                        None if self.split is None else self.split[index], dict(self.meta))
+
+    def class_counts(self) -> np.ndarray:
+        """Samples per class, int64 ``[n_classes]`` (single-label sets only)."""
+        return np.bincount(self.labels, minlength=self.n_classes)
+
+
+def builder_config(cfg: dict) -> dict:
+    """The part of a data config that determines the set's content (and its cache key)."""
+    return {k: v for k, v in cfg.items() if k not in USAGE_KEYS}
+
+
+def cache_key(cfg: dict) -> str:
+    blob = json.dumps({"v": CACHE_VERSION, **builder_config(cfg)}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load(cfg: dict, cache_dir: str | os.PathLike | None = None) -> GlyphSet:
+    """Build the glyph set a data config describes, from the cache when it is there.
+
+    ``cfg`` is the plain-dict data config (``_target_`` plus builder keys plus usage keys).
+    The cache is written atomically (temp file + rename), so parallel sweep jobs never
+    read a half-written file; a sweep over models builds each set once.
+    """
+    from hydra.utils import instantiate
+
+    use_cache = cache_dir is not None and cfg.get("cache", True)
+    if use_cache:
+        path = Path(cache_dir) / f"{cfg.get('name', 'data')}-{cache_key(cfg)}.npz"
+        if path.exists():
+            try:
+                return _read(path)
+            except Exception:  # a damaged cache file is rebuilt, never trusted
+                path.unlink(missing_ok=True)
+    glyphs = instantiate(builder_config(cfg), _convert_="all")
+    if not isinstance(glyphs, GlyphSet):
+        raise TypeError(f"{cfg.get('_target_')} returned {type(glyphs).__name__}, expected GlyphSet")
+    if use_cache:
+        _write(path, glyphs)
+    return glyphs
+
+
+def _write(path: Path, glyphs: GlyphSet) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, images=glyphs.images, labels=glyphs.labels,
+                     classes=np.array(json.dumps(glyphs.classes)),
+                     split=np.array([]) if glyphs.split is None else glyphs.split,
+                     meta=np.array(json.dumps(glyphs.meta, default=str)))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read(path: Path) -> GlyphSet:
+    with np.load(path, allow_pickle=False) as z:
+        split = z["split"]
+        return GlyphSet(z["images"], z["labels"], json.loads(str(z["classes"])),
+                        split if split.size else None, json.loads(str(z["meta"])))
+
+
+def split(glyphs: GlyphSet, val_fraction: float, test_fraction: float, seed: int):
+    """Seeded, stratified train/val/test split, shared by every model family.
+
+    Returns three index arrays (int64). A set with a fixed ``split`` keeps it.
+    """
+    if glyphs.split is not None:
+        return tuple(np.flatnonzero(glyphs.split == k) for k in range(3))
+    for name, frac in (("split.val", val_fraction), ("split.test", test_fraction)):
+        if not 0 < frac < 1:
+            raise DataError(f"{name} must be a fraction between 0 and 1, got {frac}")
+    if val_fraction + test_fraction >= 1:
+        raise DataError(f"split.val + split.test must be below 1, got {val_fraction + test_fraction}")
+    from sklearn.model_selection import train_test_split
+
+    strata = glyphs.labels if glyphs.labels.ndim == 1 else None
+    if strata is not None:
+        counts = glyphs.class_counts()
+        if counts.min() < 3:
+            bad = [glyphs.classes[c] for c in np.flatnonzero(counts < 3)]
+            raise DataError(f"every class needs at least 3 samples for a train/val/test split; "
+                            f"too few for {len(bad)} class(es): {' '.join(map(str, bad[:20]))}")
+    index = np.arange(len(glyphs))
+    try:
+        rest, test = train_test_split(index, test_size=test_fraction, random_state=seed, stratify=strata)
+        train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), random_state=seed,
+                                      stratify=None if strata is None else strata[rest])
+    except ValueError as e:
+        raise DataError(f"cannot split {len(glyphs)} samples of {glyphs.n_classes} classes "
+                        f"into val {val_fraction} / test {test_fraction}: {e}") from None
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """'balanced' weights as in the hiragana article: max count / count of the class."""
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    return np.where(counts > 0, counts.max() / np.maximum(counts, 1), 0.0).astype(np.float32)

@@ -1,0 +1,129 @@
+"""Predictions → metrics and figures, the same code for every model family.
+
+Metrics come from ``sklearn.metrics``; figures are drawn with matplotlib (Agg backend) and
+label their axes with the class characters when a font covers them all, else with readable
+Unicode names (``ᚠ`` → ``fehu``), so a font without runes never draws empty boxes.
+"""
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], prefix: str) -> dict:
+    """``<prefix>/accuracy``, ``<prefix>/macro_f1`` and ``<prefix>/class_accuracy/<i>_<name>`` (recall per class).
+
+    y_true, y_pred: int ``[N]`` class indices into ``classes``.
+    """
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    labels = np.arange(len(classes))
+    out = {f"{prefix}/accuracy": float(accuracy_score(y_true, y_pred)),
+           f"{prefix}/macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))}
+    present = np.unique(y_true)
+    recalls = recall_score(y_true, y_pred, labels=present, average=None, zero_division=0)
+    for c, r in zip(present, recalls):
+        out[f"{prefix}/class_accuracy/{c:03d}_{metric_safe(classes[c])}"] = float(r)
+    return out
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """int64 ``[n_classes, n_classes]``: rows are true classes, columns predicted."""
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+
+
+def readable_name(char: str) -> str:
+    """A short ASCII name for a class: the name itself when ASCII, else from its Unicode name."""
+    if char.isascii():
+        return char
+    try:
+        words = unicodedata.name(char[0]).split()
+    except (ValueError, IndexError):
+        return char.encode("unicode_escape").decode()
+    tail = words[words.index("LETTER") + 1:] if "LETTER" in words else words
+    return (" ".join(tail[:2]) if len(char) == 1 else "_".join(tail[:1]) + f"+{len(char) - 1}").lower()
+
+
+def metric_safe(name: str) -> str:
+    """MLflow metric keys allow only alphanumerics, '_-./ ' and spaces: name non-ASCII classes."""
+    safe = readable_name(name) if not name.isascii() else name
+    return "".join(ch if ch.isalnum() or ch in "_-. " else "_" for ch in safe)
+
+
+def tick_labels(classes: list[str]):
+    """(labels, FontProperties or None) for drawing ``classes`` on a figure."""
+    from matplotlib.font_manager import FontProperties
+
+    from glyphlab.data.fonts import font_for
+
+    path = font_for("".join(classes))
+    if path is not None:
+        return list(classes), FontProperties(fname=path)
+    return [readable_name(c) for c in classes], None
+
+
+def save_confusion(cm: np.ndarray, classes: list[str], png_path, csv_path, title: str = "") -> None:
+    """Write the confusion matrix as CSV (header = class names) and as a labelled heat map."""
+    import csv
+
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["true\\pred", *classes])
+        for name, row in zip(classes, cm):
+            w.writerow([name, *row.tolist()])
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(classes)
+    labels, font = tick_labels(classes)
+    side = min(max(6.0, 0.32 * n + 2), 40.0)
+    fig, ax = plt.subplots(figsize=(side, side))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    size = max(4, min(11, 300 // max(n, 1)))
+    ax.set_xticklabels(labels, fontproperties=font, fontsize=size, rotation=90 if font is None else 0)
+    ax.set_yticklabels(labels, fontproperties=font, fontsize=size)
+    if n <= 30:  # counts are readable only on small matrices
+        limit = cm.max() / 2 if cm.size else 0
+        for i, j in zip(*np.nonzero(cm)):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > limit else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+def save_image_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], path, n: int = 64,
+                    title: str = "") -> None:
+    """A grid of up to ``n`` images (uint8 ``[N, H, W]``) captioned with their class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(images))
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols)) if n else 1
+    names, font = tick_labels(classes)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
+            label = labels[k]
+            text = "".join(classes[c] if font else names[c] for c in np.atleast_1d(label))
+            ax.set_title(text, fontproperties=font, fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,0 +1,278 @@
+"""One experiment, top to bottom: data → augmentation → model → evaluation → MLflow.
+
+``run.py`` hands the composed Hydra config to :func:`main`; :func:`run` is the whole story
+of a run and returns the validation accuracy (the value a hyper-parameter search maximises).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from glyphlab import data as datasets
+from glyphlab.data import DataError, GlyphSet
+
+
+class ConfigError(ValueError):
+    """A config value out of its range; one line naming the key, what was expected and what was got."""
+
+
+USER_ERRORS = (DataError, ConfigError)
+
+
+def main(cfg: DictConfig) -> float:
+    """Run, turning expected errors into one line on stderr and a non-zero exit.
+
+    Inside a multirun a failed job returns NaN instead, so the other jobs go on; its MLflow
+    run is FAILED and the sweep's parent run counts it.
+    """
+    from glyphlab.tracking import TrackingError
+
+    try:
+        return run(cfg)
+    except (*USER_ERRORS, TrackingError) as e:
+        if cfg.get("debug") or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"glyphlab: error: {e}", file=sys.stderr)
+        if _in_multirun():
+            return float("nan")
+        sys.exit(2)
+    except Exception:
+        if _in_multirun():
+            import traceback
+
+            traceback.print_exc()
+            return float("nan")
+        raise
+
+
+def run(cfg: DictConfig) -> float:
+    from glyphlab import augment, evaluate, tracking
+
+    check_config(cfg)
+    seed_everything(cfg.seed)
+    with tracking.start_run(cfg) as active, tempfile.TemporaryDirectory() as tmp:
+        import mlflow
+
+        tmp = Path(tmp)
+        # 1. Data: the glyph set and its seeded stratified split, the same for every model.
+        glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
+        train, val, test = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
+
+        # 2. Augmentation: offline copies of the train split (online happens per batch in training).
+        x_train, y_train = augment.inflate(glyphs.images[train], glyphs.labels[train], cfg.augmentation, cfg.seed)
+        mlflow.log_metrics({"data/n_train": len(x_train), "data/n_train_original": len(train),
+                            "data/n_val": len(val), "data/n_test": len(test), "data/n_classes": glyphs.n_classes})
+        shown = np.random.default_rng(cfg.seed).permutation(len(x_train))[:64]
+        evaluate.save_image_grid(x_train[shown], y_train[shown], glyphs.classes, tmp / "train_samples.png",
+                                 title="training samples")
+        mlflow.log_artifact(tmp / "train_samples.png")
+        weights = None
+        if cfg.data.get("class_weights") == "balanced":
+            weights = datasets.class_weights(y_train, glyphs.n_classes)
+        elif cfg.data.get("class_weights") not in (None, "none"):
+            raise ConfigError(f"data.class_weights must be null or 'balanced', got {cfg.data.class_weights!r}")
+
+        # 3. Model: fit on the (augmented) train split, watching the val split every epoch.
+        started = time.perf_counter()
+        if cfg.model.family == "sklearn":
+            model, n_params, proba = fit_sklearn(cfg, glyphs, x_train, y_train, val, weights)
+        else:
+            model, n_params, proba = fit_torch(cfg, glyphs, x_train, y_train, val, weights, tmp)
+        fit_s = time.perf_counter() - started
+
+        # 4. Evaluation on the untouched test split (and on eval_data, when given).
+        y_test = glyphs.labels[test]
+        pred = proba(glyphs.images[test]).argmax(-1)
+        metrics = evaluate.classification_metrics(y_test, pred, glyphs.classes, "test")
+        val_accuracy = float(np.mean(proba(glyphs.images[val]).argmax(-1) == glyphs.labels[val]))
+        metrics.update({"time/fit_s": fit_s, "model/n_params": n_params, "val/final_accuracy": val_accuracy})
+        mlflow.log_metrics(metrics)
+        cm = evaluate.confusion(y_test, pred, glyphs.n_classes)
+        evaluate.save_confusion(cm, glyphs.classes, tmp / "confusion_matrix.png", tmp / "confusion_matrix.csv",
+                                title=f"{cfg.model.name} on {cfg.data.name}: test accuracy {metrics['test/accuracy']:.3f}")
+        mlflow.log_artifact(tmp / "confusion_matrix.png")
+        mlflow.log_artifact(tmp / "confusion_matrix.csv")
+        if cfg.get("eval_data"):
+            metrics.update(evaluate_elsewhere(cfg, glyphs, proba, tmp))
+
+        # 5. The model itself, in its MLflow flavor.
+        if cfg.tracking.log_model:
+            log_model(cfg, model, glyphs)
+        run_id = active.info.run_id
+
+    print_summary(cfg, metrics, run_id)
+    return val_accuracy
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Catch nonsense values before any work, each with one line naming the key."""
+    size = cfg.data.get("image_size")
+    if size is not None and (not isinstance(size, int) or size < 8 or size > 512):
+        raise ConfigError(f"data.image_size must be an integer from 8 to 512, got {size!r}")
+    if cfg.model.family == "torch":
+        if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
+            raise ConfigError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
+        if cfg.model.batch_size < 1:
+            raise ConfigError(f"model.batch_size must be at least 1, got {cfg.model.batch_size}")
+    elif cfg.model.max_epochs < 1:
+        raise ConfigError(f"model.max_epochs must be at least 1, got {cfg.model.max_epochs}")
+    for key in ("val", "test"):
+        if not 0 < cfg.split[key] < 1:
+            raise ConfigError(f"split.{key} must be a fraction between 0 and 1, got {cfg.split[key]}")
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def fit_sklearn(cfg, glyphs: GlyphSet, x_train, y_train, val, weights):
+    """Fit the sklearn estimator; returns (estimator, n_params, predict_proba)."""
+    import mlflow
+    from hydra.utils import instantiate
+
+    from glyphlab.models import sklearn as skl
+
+    if glyphs.labels.ndim != 1:
+        raise ConfigError("model=sklearn_mlp takes one label per image; this data set has "
+                          f"{glyphs.labels.shape[1]} per image (use model=cnn or model=mlp)")
+    estimator = instantiate(cfg.model.estimator, _convert_="all")
+    sample_weight = None if weights is None else weights[y_train]
+    estimator = skl.fit(estimator, x_train, y_train, glyphs.images[val], glyphs.labels[val],
+                        n_classes=glyphs.n_classes, max_epochs=cfg.model.max_epochs, patience=cfg.model.patience,
+                        sample_weight=sample_weight,
+                        on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch))
+    n_params = sum(w.size for w in estimator.coefs_) + sum(b.size for b in estimator.intercepts_)
+    return estimator, n_params, lambda images: skl.predict_proba(estimator, images)
+
+
+def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
+    """Train the torch net under a Lightning Trainer; returns (net, n_params, predict_proba)."""
+    import pytorch_lightning as pl
+    import torch
+    from hydra.utils import instantiate
+
+    from glyphlab import augment
+    from glyphlab.models.lit import EpochMetricsToMlflow, GlyphClassifier, TensorBatches, predict_proba
+
+    torch.manual_seed(cfg.seed)
+    n_positions = 1 if glyphs.labels.ndim == 1 else glyphs.labels.shape[1]
+    net = instantiate(cfg.model.net, image_size=glyphs.image_size, n_classes=glyphs.n_classes,
+                      n_positions=n_positions)
+    module = GlyphClassifier(net, instantiate(cfg.model.optimizer),
+                             class_weights=None if weights is None else torch.from_numpy(weights),
+                             augmenter=augment.build_augmenter(cfg.augmentation) if cfg.augmentation.mode == "online" else None)
+    train_batches = TensorBatches(torch.from_numpy(x_train), torch.from_numpy(y_train), cfg.model.batch_size,
+                                  shuffle=True, seed=cfg.seed)
+    val_batches = TensorBatches(torch.from_numpy(glyphs.images[val]), torch.from_numpy(glyphs.labels[val]),
+                                512, shuffle=False)
+    from hydra.core.hydra_config import HydraConfig
+
+    root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(tmp)
+    trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root,
+                          callbacks=[EpochMetricsToMlflow(),
+                                     pl.callbacks.ModelCheckpoint(dirpath=Path(root) / "checkpoints", save_last=True,
+                                                                  save_top_k=0)])
+    trainer.fit(module, train_batches, val_batches, ckpt_path=cfg.get("ckpt_path"))
+    net = module.net.cpu()
+    n_params = sum(p.numel() for p in net.parameters())
+    return net, n_params, lambda images: predict_proba(net, images)
+
+
+def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path) -> dict:
+    """Test the trained model on ``eval_data``, classes matched by name (the character)."""
+    import mlflow
+
+    from glyphlab import evaluate
+
+    other = datasets.load(OmegaConf.to_container(cfg.eval_data, resolve=True), cache_dir=cfg.cache_dir)
+    if other.image_size != glyphs.image_size:
+        raise ConfigError(f"eval_data.image_size ({other.image_size}) must equal data.image_size "
+                          f"({glyphs.image_size}), the size the model was trained on")
+    index = {name: i for i, name in enumerate(glyphs.classes)}
+    unknown = [name for name in other.classes if name not in index]
+    keep = np.ones(len(other), dtype=bool)
+    if unknown:
+        if not cfg.eval_data.get("ignore_unknown"):
+            raise DataError(f"eval_data has {len(unknown)} class(es) the model does not know: "
+                            f"{' '.join(unknown[:30])}{' …' if len(unknown) > 30 else ''} "
+                            f"(model classes: {' '.join(glyphs.classes[:30])}); set eval_data.ignore_unknown=true to drop them")
+        keep = np.isin(other.labels, [i for i, n in enumerate(other.classes) if n in index])
+        print(f"glyphlab: eval_data: dropped {int((~keep).sum())} samples of {len(unknown)} unknown classes",
+              file=sys.stderr)
+    mapping = np.array([index.get(n, -1) for n in other.classes])
+    y_true = mapping[other.labels[keep]]
+    pred = proba(other.images[keep]).argmax(-1)
+    metrics = evaluate.classification_metrics(y_true, pred, glyphs.classes, "eval")
+    metrics["eval/n_samples"] = int(keep.sum())
+    mlflow.log_metrics(metrics)
+    cm = evaluate.confusion(y_true, pred, glyphs.n_classes)
+    evaluate.save_confusion(cm, glyphs.classes, tmp / "eval_confusion_matrix.png", tmp / "eval_confusion_matrix.csv",
+                            title=f"{cfg.model.name} trained on {cfg.data.name}, tested on {cfg.eval_data.name}: "
+                                  f"{metrics['eval/accuracy']:.3f}")
+    mlflow.log_artifact(tmp / "eval_confusion_matrix.png")
+    mlflow.log_artifact(tmp / "eval_confusion_matrix.csv")
+    return metrics
+
+
+def log_model(cfg, model, glyphs: GlyphSet) -> None:
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from glyphlab.models import sklearn as skl
+
+    example = glyphs.images[:2]
+    if cfg.model.family == "sklearn":
+        x = skl.flatten(example)
+        mlflow.sklearn.log_model(model, name="model", signature=infer_signature(x, model.predict_proba(x)),
+                                 input_example=x, pip_requirements=_requirements("scikit-learn"))
+    else:
+        import torch
+
+        from glyphlab.models.lit import predict_proba, to_input
+
+        x = to_input(torch.from_numpy(example)).numpy()
+        mlflow.pytorch.log_model(model, name="model", signature=infer_signature(x, predict_proba(model, example)),
+                                 pip_requirements=_requirements("torch"))
+    mlflow.log_dict({"classes": glyphs.classes}, "classes.json")
+
+
+def _requirements(*names: str) -> list[str]:
+    """Pinned requirements of the logged model, given explicitly (MLflow's inference is slow)."""
+    from importlib.metadata import version
+
+    return [f"{n}=={version(n)}" for n in ("mlflow", "numpy", *names)]
+
+
+def print_summary(cfg, metrics: dict, run_id: str) -> None:
+    from glyphlab.tracking import tracking_uri
+
+    uri = tracking_uri(cfg.tracking)
+    lines = [f"model {cfg.model.name}  data {cfg.data.name}  augmentation {cfg.augmentation.name}  seed {cfg.seed}",
+             f"test/accuracy {metrics['test/accuracy']:.4f}  test/macro_f1 {metrics['test/macro_f1']:.4f}  "
+             f"fit {metrics['time/fit_s']:.1f}s"]
+    if "eval/accuracy" in metrics:
+        lines.append(f"eval/accuracy {metrics['eval/accuracy']:.4f} on {cfg.eval_data.name}")
+    lines.append(f"MLflow run {run_id}")
+    if uri.startswith(("http://", "https://")):
+        lines.append(f"open it: {uri}")
+    else:
+        lines.append(f"open it: mlflow ui --backend-store-uri {uri}")
+    print("\n".join(lines))
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

@@ -1,0 +1,1 @@
+"""Models: torch ``nn.Module`` nets (dense, cnn), their LightningModule (lit), and the sklearn path."""

@@ -1,0 +1,35 @@
+"""A small CNN: convolution blocks with BatchNorm, then a dense head."""
+import torch
+from torch import nn
+
+
+class CNN(nn.Module):
+    """``len(channels)`` blocks of conv → BatchNorm → ReLU → 2×2 max-pool, then
+    flatten → Linear(hidden) → ReLU → Dropout → Linear(logits).
+
+    Input float ``[B, 1, H, W]`` in 0..1 (H = W = image_size); each block halves H and W.
+    Output ``[B, n_classes]``, or ``[B, n_positions, n_classes]`` for position-wise labels
+    (the flattened feature map keeps where things are, which the position heads need).
+    """
+
+    def __init__(self, image_size: int, n_classes: int, channels=(32, 64), kernel_size: int = 3,
+                 hidden: int = 128, dropout: float = 0.25, n_positions: int = 1):
+        super().__init__()
+        self.n_classes, self.n_positions = n_classes, n_positions
+        blocks, in_ch, size = [], 1, image_size
+        for out_ch in channels:
+            blocks += [nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False),
+                       nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            in_ch, size = out_ch, size // 2
+        if size < 1:
+            raise ValueError(f"image_size {image_size} is too small for {len(channels)} pooling blocks")
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Sequential(
+            nn.Flatten(),                                   # [B, C, s, s] → [B, C·s·s]
+            nn.Linear(in_ch * size * size, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(hidden, n_positions * n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.head(self.features(x))
+        return logits if self.n_positions == 1 else logits.view(-1, self.n_positions, self.n_classes)

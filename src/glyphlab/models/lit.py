@@ -1,0 +1,108 @@
+"""Training a torch net with PyTorch Lightning over in-memory tensors.
+
+The whole data set lives in memory as uint8 tensors; batches are taken by index
+(:class:`TensorBatches`) instead of per-sample ``__getitem__`` + collate, and are
+turned into floats (and augmented, online mode) on the training device.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class TensorBatches:
+    """Batches ``(images[idx], labels[idx])`` of whole tensors, reshuffled every epoch.
+
+    images uint8 ``[N, H, W]``, labels int64 ``[N]`` or ``[N, P]``. The shuffle order comes
+    from a generator seeded once, so a run is reproducible and every epoch differs.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
+        self.images, self.labels, self.batch_size, self.shuffle = images, labels, batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.images)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.images[idx], self.labels[idx]
+
+
+def to_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 ``[B, H, W]`` → float ``[B, 1, H, W]`` in 0..1."""
+    return images.unsqueeze(1).float().div_(255.0)
+
+
+class GlyphClassifier(pl.LightningModule):
+    """Cross-entropy training of ``net``; logs ``train/loss``, ``val/loss`` and ``val/accuracy`` per epoch.
+
+    Position-wise labels (``[B, P]`` with logits ``[B, P, C]``) are handled by flattening the
+    positions into the batch, so one model class serves both cases.
+    """
+
+    def __init__(self, net: nn.Module, optimizer, class_weights: torch.Tensor | None = None,
+                 augmenter: nn.Module | None = None):
+        super().__init__()
+        self.net, self.optimizer_factory, self.augmenter = net, optimizer, augmenter
+        self.register_buffer("class_weights", class_weights, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _loss(self, logits, labels):
+        n_classes = logits.shape[-1]
+        return F.cross_entropy(logits.reshape(-1, n_classes), labels.reshape(-1), weight=self.class_weights)
+
+    def training_step(self, batch, batch_idx):
+        images, labels = batch
+        x = to_input(images)
+        if self.augmenter is not None:  # online augmentation: fresh per-sample transforms, train split only
+            x = self.augmenter(x)
+        loss = self._loss(self(x), labels)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        images, labels = batch
+        logits = self(to_input(images))
+        correct = (logits.argmax(-1) == labels).float().mean()
+        self.log("val/loss", self._loss(logits, labels), on_epoch=True)
+        self.log("val/accuracy", correct, on_epoch=True, prog_bar=True)
+
+    def configure_optimizers(self):
+        return self.optimizer_factory(self.parameters())
+
+
+class EpochMetricsToMlflow(pl.Callback):
+    """Logs the epoch's ``train/*`` and ``val/*`` metrics to the active MLflow run, step = epoch."""
+
+    def on_train_epoch_end(self, trainer, module):
+        import mlflow
+
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if k.startswith(("train/", "val/")) and v.numel() == 1}
+        if metrics:
+            mlflow.log_metrics(metrics, step=trainer.current_epoch)
+
+
+@torch.no_grad()
+def predict_proba(net: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities, float32 ``[N, C]`` (or ``[N, P, C]``), for uint8 images ``[N, H, W]``."""
+    net.eval()
+    device = next(net.parameters()).device
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_input(torch.from_numpy(images[start:start + batch_size]).to(device))
+        out.append(torch.softmax(net(x), dim=-1).cpu())
+    return torch.cat(out).numpy()

@@ -1,0 +1,51 @@
+"""The scikit-learn path: an estimator on flattened pixels, trained epoch by epoch.
+
+Epochs are driven with ``partial_fit`` so the sklearn MLP gets the same per-epoch
+``train/loss`` and ``val/accuracy`` curves, on the same validation split, as the torch models,
+and stops early on that split (keeping its best epoch).
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+
+def flatten(images: np.ndarray) -> np.ndarray:
+    """uint8 ``[N, H, W]`` → float32 ``[N, H·W]`` in 0..1."""
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def fit(estimator, x_train, y_train, x_val, y_val, *, n_classes: int, max_epochs: int, patience: int,
+        sample_weight=None, on_epoch=None):
+    """Fit ``estimator`` (anything with ``partial_fit``) for up to ``max_epochs`` passes.
+
+    x_*: uint8 images ``[N, H, W]``; y_*: int64 ``[N]``. ``on_epoch(epoch, metrics)`` is called
+    after every pass with ``train/loss`` (when the estimator has ``loss_``) and ``val/accuracy``.
+    Returns the estimator as it was at its best validation epoch.
+    """
+    xt, xv = flatten(x_train), flatten(x_val)
+    classes = np.arange(n_classes)
+    best, best_acc, since_best = None, -1.0, 0
+    for epoch in range(max_epochs):
+        if sample_weight is None:
+            estimator.partial_fit(xt, y_train, classes=classes)
+        else:
+            estimator.partial_fit(xt, y_train, classes=classes, sample_weight=sample_weight)
+        metrics = {"val/accuracy": float(np.mean(estimator.predict(xv) == y_val))}
+        if hasattr(estimator, "loss_"):
+            metrics["train/loss"] = float(estimator.loss_)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if metrics["val/accuracy"] > best_acc:
+            best, best_acc, since_best = copy.deepcopy(estimator), metrics["val/accuracy"], 0
+        else:
+            since_best += 1
+            if since_best >= patience:
+                break
+    return best
+
+
+def predict_proba(estimator, images: np.ndarray) -> np.ndarray:
+    """float32 ``[N, C]`` class probabilities for uint8 images ``[N, H, W]``."""
+    return estimator.predict_proba(flatten(images)).astype(np.float32)

@@ -1,0 +1,245 @@
+"""MLflow: where the store is, one run per experiment, and one parent run per sweep.
+
+Default store: ``sqlite:///<repo>/mlruns/mlflow.db`` with artifacts in ``<repo>/mlruns/``,
+whatever Hydra's working directory. ``tracking.uri`` or ``MLFLOW_TRACKING_URI`` point
+elsewhere (another SQLite file, a tracking server). A sweep's parent run id is handed to
+its jobs through a file in the sweep directory, so jobs in other processes or on other
+machines (joblib, submitit, ray) find it without an in-process active-run stack.
+"""
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from glyphlab import project_root
+
+PARENT_FILE = ".mlflow_parent_run_id"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used; the message names the URI."""
+
+
+def tracking_uri(cfg_tracking) -> str:
+    if cfg_tracking.get("uri"):
+        return str(cfg_tracking.uri)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+def connect(cfg_tracking):
+    """Point MLflow at the store and make sure the experiment exists; returns (client, experiment_id).
+
+    Fails fast with :class:`TrackingError` on an unreachable server or an unwritable store,
+    before any data is built or any model trained.
+    """
+    uri = tracking_uri(cfg_tracking)
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        _check_server(uri)
+    db = _sqlite_path(uri)
+    if db is not None:
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            probe = db.parent / f".write-probe-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError as e:
+            raise TrackingError(f"MLflow store {uri} is not writable: {e.strerror} ({db.parent})") from None
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    name = str(cfg_tracking.experiment)
+    for _ in range(5):  # parallel jobs may race to create the experiment
+        exp = client.get_experiment_by_name(name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                client.restore_experiment(exp.experiment_id)
+            return client, exp.experiment_id
+        location = None
+        if db is not None:  # artifacts beside the database, never in the current directory
+            slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+            location = (db.parent / "artifacts" / slug).as_uri()
+        try:
+            return client, client.create_experiment(name, artifact_location=location)
+        except Exception:
+            time.sleep(0.2)
+    raise TrackingError(f"cannot create MLflow experiment {name!r} in {uri}")
+
+
+def _check_server(uri: str, timeout: float = 3.0) -> None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as r:
+            if r.status == 200:
+                return
+    except Exception as e:  # noqa: BLE001 - any failure means the same to the user
+        raise TrackingError(f"MLflow tracking server {uri} is not reachable ({e}); "
+                            f"start it or set tracking.uri") from None
+    raise TrackingError(f"MLflow tracking server {uri} answered /health with status {r.status}")
+
+
+def flatten(cfg: dict, prefix: str = "") -> dict:
+    """Nested config → ``{"model.optimizer.lr": 0.003, ...}`` with lists as strings."""
+    out = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value if isinstance(value, (int, float, bool, str, type(None))) else str(value)
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_root(), capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def sweep_parent_id() -> str | None:
+    """The parent run of the sweep this job belongs to (None outside a multirun)."""
+    if os.environ.get("GLYPHLAB_PARENT_RUN_ID"):
+        return os.environ["GLYPHLAB_PARENT_RUN_ID"]
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    path = Path(HydraConfig.get().sweep.dir) / PARENT_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def run_name(cfg) -> str:
+    if cfg.tracking.get("run_name"):
+        return str(cfg.tracking.run_name)
+    return f"{cfg.model.name}-{cfg.data.name}-{cfg.augmentation.name}-s{cfg.seed}"
+
+
+@contextlib.contextmanager
+def start_run(cfg: DictConfig):
+    """An active MLflow run for one experiment, ended FINISHED, FAILED (error tagged) or KILLED.
+
+    SIGTERM is turned into KeyboardInterrupt for the run's duration so a killed job
+    still ends its run as KILLED instead of leaving it RUNNING.
+    """
+    import mlflow
+
+    client, experiment_id = connect(cfg.tracking)
+    tags = {"model": cfg.model.name, "data": cfg.data.name, "augmentation": cfg.augmentation.name,
+            "seed": str(cfg.seed)}
+    if cfg.get("eval_data"):
+        tags["eval_data"] = cfg.eval_data.name
+    if commit := git_commit():
+        tags["mlflow.source.git.commit"] = commit
+    if parent := sweep_parent_id():
+        tags["mlflow.parentRunId"] = parent
+    run = client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
+    previous = _sigterm_as_interrupt()
+    try:
+        with mlflow.start_run(run_id=run.info.run_id) as active:
+            container = OmegaConf.to_container(cfg, resolve=True)
+            mlflow.log_params(flatten(container))
+            mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+            try:
+                yield active
+            except (KeyboardInterrupt, SystemExit):
+                mlflow.set_tag("error", "interrupted")
+                mlflow.end_run("KILLED")
+                raise
+            except BaseException as e:
+                mlflow.set_tag("error", f"{type(e).__name__}: {e}"[:5000])
+                mlflow.end_run("FAILED")
+                raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
+class SweepCallback(Callback):
+    """Hydra callback: one MLflow parent run per multirun, its children linked by ``mlflow.parentRunId``.
+
+    At the end it records how many children finished and failed, the best Optuna parameters
+    when there are any, and ends the parent FINISHED (FAILED when a child failed).
+    """
+
+    def __init__(self):
+        self.parent_id = None
+        self.client = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        client, experiment_id = connect(config.tracking)
+        overrides = list(config.hydra.overrides.task)
+        run = client.create_run(experiment_id, run_name=f"sweep {' '.join(overrides)}"[:250],
+                                tags={"glyphlab.sweep": "parent", "overrides": " ".join(overrides),
+                                      "sweeper": config.hydra.sweeper._target_.rsplit(".", 1)[-1],
+                                      "launcher": config.hydra.launcher._target_.rsplit(".", 1)[-1]})
+        self.client, self.parent_id = client, run.info.run_id
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / PARENT_FILE).write_text(self.parent_id)
+        atexit.register(self._end, "FAILED")  # the sweep crashed before on_multirun_end
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.parent_id is None:
+            return
+        children = self.client.search_runs(
+            [self.client.get_run(self.parent_id).info.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent_id}'", max_results=10000)
+        n_failed = sum(r.info.status != "FINISHED" for r in children)
+        self.client.log_metric(self.parent_id, "sweep/n_children", len(children))
+        self.client.log_metric(self.parent_id, "sweep/n_failed", n_failed)
+        results = Path(config.hydra.sweep.dir) / "optimization_results.yaml"
+        if results.exists():  # written by the Optuna sweeper
+            best = OmegaConf.load(results)
+            for key, value in (best.get("best_params") or {}).items():
+                self.client.log_param(self.parent_id, f"best.{key}", value)
+            if best.get("best_value") is not None:
+                self.client.log_metric(self.parent_id, "best/val_accuracy", float(best.best_value))
+        self._end("FAILED" if n_failed else "FINISHED")
+        if n_failed:
+            print(f"glyphlab: {n_failed} of {len(children)} sweep jobs failed; see the parent run "
+                  f"{self.parent_id} in MLflow", file=sys.stderr)
+
+    def _end(self, status: str) -> None:
+        if self.parent_id is None:
+            return
+        try:
+            if self.client.get_run(self.parent_id).info.status == "RUNNING":
+                self.client.set_terminated(self.parent_id, status)
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass

@@ -1,0 +1,49 @@
+"""Shared fixtures: a throw-away MLflow store and data cache per test, tiny configs, the CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small enough to train in seconds, big enough that a model learns something.
+TINY = ["data.samples_per_class=24", "data.image_size=16", "trainer.max_epochs=2", "model.batch_size=64",
+        "trainer.enable_progress_bar=false"]
+TINY_SKLEARN = ["data.samples_per_class=24", "data.image_size=16", "model.max_epochs=3"]
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An empty MLflow SQLite store (and data cache) in a temp dir; returns its tracking URI."""
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
+    return uri
+
+
+def compose(overrides=()):
+    """The config `python run.py <overrides>` would get (real Hydra composition)."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+def cli(*args, cwd=None, env=None, timeout=600):
+    """Run `python run.py ARGS` in a subprocess; returns the CompletedProcess."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def all_runs(uri):
+    """Every run in the store, newest first."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client, client.search_runs(ids, max_results=1000) if ids else []

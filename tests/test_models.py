@@ -1,0 +1,87 @@
+"""Each model family fits and predicts on a tiny, easy set."""
+import numpy as np
+import pytest
+import torch
+
+from glyphlab.models import sklearn as skl
+from glyphlab.models.cnn import CNN
+from glyphlab.models.dense import MLP
+from glyphlab.models.lit import GlyphClassifier, TensorBatches, predict_proba
+
+
+def bars(n_per_class=30, size=16, seed=0):
+    """Three classes anyone can tell apart: a horizontal, a vertical and a diagonal bar, jittered."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for label in range(3):
+        for _ in range(n_per_class):
+            img = np.zeros((size, size), np.uint8)
+            k = rng.integers(4, size - 4)
+            if label == 0:
+                img[k, 2:-2] = 255
+            elif label == 1:
+                img[2:-2, k] = 255
+            else:
+                idx = np.arange(2, size - 2)
+                img[idx, idx] = 255
+            images.append(img)
+            labels.append(label)
+    return np.stack(images), np.array(labels)
+
+
+@pytest.mark.parametrize("net", [MLP(16, 3, hidden_sizes=(32,)), CNN(16, 3, channels=(8, 16), hidden=32)])
+def test_torch_net_learns_bars(net):
+    import pytorch_lightning as pl
+
+    torch.manual_seed(0)
+    x, y = bars()
+    module = GlyphClassifier(net, lambda p: torch.optim.Adam(p, lr=0.01))
+    trainer = pl.Trainer(max_epochs=8, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    batches = TensorBatches(torch.from_numpy(x), torch.from_numpy(y), 16, shuffle=True)
+    trainer.fit(module, batches, TensorBatches(torch.from_numpy(x), torch.from_numpy(y), 64, shuffle=False))
+    proba = predict_proba(net, x)
+    assert proba.shape == (len(x), 3) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    assert (proba.argmax(1) == y).mean() > 0.9
+    assert {"train/loss", "val/accuracy"} <= set(trainer.callback_metrics)
+
+
+@pytest.mark.parametrize("cls", [MLP, CNN])
+def test_position_heads_shape(cls):
+    net = cls(32, 11, n_positions=5)
+    assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 5, 11)
+
+
+def test_tensor_batches_cover_everything_and_reshuffle():
+    x = torch.arange(10, dtype=torch.uint8).view(10, 1, 1)
+    batches = TensorBatches(x, torch.arange(10), 4, shuffle=True, seed=1)
+    assert len(batches) == 3
+    first = torch.cat([b[1] for b in batches])
+    second = torch.cat([b[1] for b in batches])
+    assert sorted(first.tolist()) == list(range(10)) == sorted(second.tolist())
+    assert first.tolist() != second.tolist()
+
+
+def test_sklearn_fit_logs_epochs_and_keeps_best():
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = bars()
+    seen = []
+    est = skl.fit(MLPClassifier(hidden_layer_sizes=(32,), random_state=0), x, y, x, y, n_classes=3,
+                  max_epochs=30, patience=3, on_epoch=lambda e, m: seen.append(m))
+    assert seen and {"train/loss", "val/accuracy"} <= set(seen[0])
+    assert (skl.predict_proba(est, x).argmax(1) == y).mean() == max(m["val/accuracy"] for m in seen)
+    assert (skl.predict_proba(est, x).argmax(1) == y).mean() > 0.9
+
+
+def test_sklearn_sample_weight_changes_the_fit():
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = bars(10)
+    w = np.where(y == 0, 10.0, 0.1)
+    a = skl.fit(MLPClassifier(hidden_layer_sizes=(8,), random_state=0), x, y, x, y, n_classes=3,
+                max_epochs=2, patience=5)
+    b = skl.fit(MLPClassifier(hidden_layer_sizes=(8,), random_state=0), x, y, x, y, n_classes=3,
+                max_epochs=2, patience=5, sample_weight=w)
+    assert not np.allclose(a.coefs_[0], b.coefs_[0])
