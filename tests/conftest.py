@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # Small enough to train in seconds, big enough that a model learns something.
-TINY = ["data.samples_per_class=24", "data.image_size=16", "trainer.max_epochs=2", "model.batch_size=64",
+TINY = ["data.samples_per_class=24", "data.image_size=16", "trainer.max_epochs=2",
         "trainer.enable_progress_bar=false"]
 TINY_SKLEARN = ["data.samples_per_class=24", "data.image_size=16", "model.max_epochs=3"]
 

@@ -14,9 +14,13 @@ import numpy as np
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], prefix: str) -> dict:
     """``<prefix>/accuracy``, ``<prefix>/macro_f1`` and ``<prefix>/class_accuracy/<i>_<name>`` (recall per class).
 
-    y_true, y_pred: int ``[N]`` class indices into ``classes``.
+    y_true, y_pred: int ``[N]`` class indices into ``classes``, or ``[N, P]`` for position-wise
+    labels (see :func:`sequence_metrics`).
     """
     from sklearn.metrics import accuracy_score, f1_score, recall_score
+
+    if np.ndim(y_true) == 2:
+        return sequence_metrics(y_true, y_pred, classes, prefix)
 
     labels = np.arange(len(classes))
     out = {f"{prefix}/accuracy": float(accuracy_score(y_true, y_pred)),
@@ -28,11 +32,39 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list
     return out
 
 
+def sequence_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], prefix: str) -> dict:
+    """Metrics of position-wise labels, y_true and y_pred int ``[N, P]``.
+
+    ``<prefix>/accuracy``: whole sequences, every position right (the strict number the
+    multi-digit articles report); ``<prefix>/digit_accuracy``: all N·P positions pooled, blanks
+    included (the articles' "per digit"); ``<prefix>/position_accuracy/<k>`` for position
+    k = 1..P; ``<prefix>/length_accuracy``: the number of non-blank positions is right (when
+    ``classes`` has the blank class ``"_"``). ``macro_f1`` and ``class_accuracy/*`` are over
+    the positions pooled.
+    """
+    from glyphlab.data.sequences import BLANK
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    correct = y_true == y_pred                                          # bool [N, P]
+    out = classification_metrics(y_true.ravel(), y_pred.ravel(), classes, prefix)
+    out[f"{prefix}/accuracy"] = float(correct.all(axis=1).mean())
+    out[f"{prefix}/digit_accuracy"] = float(correct.mean())
+    for k, acc in enumerate(correct.mean(axis=0), start=1):
+        out[f"{prefix}/position_accuracy/{k}"] = float(acc)
+    if BLANK in classes:
+        blank = classes.index(BLANK)
+        out[f"{prefix}/length_accuracy"] = float(np.mean((y_true != blank).sum(1) == (y_pred != blank).sum(1)))
+    return out
+
+
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """int64 ``[n_classes, n_classes]``: rows are true classes, columns predicted."""
+    """int64 ``[n_classes, n_classes]``: rows are true classes, columns predicted.
+
+    Position-wise labels ``[N, P]`` are pooled over the positions (the counts sum to N·P).
+    """
     from sklearn.metrics import confusion_matrix
 
-    return confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+    return confusion_matrix(np.ravel(y_true), np.ravel(y_pred), labels=np.arange(n_classes))
 
 
 def readable_name(char: str) -> str:
@@ -104,8 +136,13 @@ def save_confusion(cm: np.ndarray, classes: list[str], png_path, csv_path, title
 
 
 def save_image_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], path, n: int = 64,
-                    title: str = "") -> None:
-    """A grid of up to ``n`` images (uint8 ``[N, H, W]``) captioned with their class."""
+                    title: str = "", predicted: np.ndarray | None = None) -> None:
+    """A grid of up to ``n`` images (uint8 ``[N, H, W]``) captioned with their class.
+
+    labels int ``[N]`` or ``[N, P]`` (a sequence is captioned with its P characters).
+    With ``predicted`` (same shape), each caption is the prediction; a wrong one is red,
+    with the true label under it in brackets.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,14 +152,20 @@ def save_image_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], 
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols)) if n else 1
     names, font = tick_labels(classes)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25), squeeze=False)
+
+    def caption(label) -> str:
+        return "".join(classes[c] if font else names[c] for c in np.atleast_1d(label))
+
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * (1.25 if predicted is None else 1.45)),
+                             squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < n:
             ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
-            label = labels[k]
-            text = "".join(classes[c] if font else names[c] for c in np.atleast_1d(label))
-            ax.set_title(text, fontproperties=font, fontsize=8)
+            text, color = caption(labels[k]), "black"
+            if predicted is not None and not np.array_equal(predicted[k], labels[k]):
+                text, color = f"{caption(predicted[k])}\n({text})", "red"
+            ax.set_title(text, fontproperties=font, fontsize=8, color=color)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)

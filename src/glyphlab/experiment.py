@@ -55,11 +55,13 @@ def run(cfg: DictConfig) -> float:
     from glyphlab import augment, evaluate, tracking
 
     check_config(cfg)
+    threads = limit_threads(cfg.get("threads"))
     seed_everything(cfg.seed)
     with tracking.start_run(cfg) as active, tempfile.TemporaryDirectory() as tmp:
         import mlflow
 
         tmp = Path(tmp)
+        mlflow.set_tag("threads", threads)
         # 1. Data: the glyph set and its seeded stratified split, the same for every model.
         glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
         train, val, test = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
@@ -74,7 +76,7 @@ def run(cfg: DictConfig) -> float:
         mlflow.log_artifact(tmp / "train_samples.png")
         weights = None
         if cfg.data.get("class_weights") == "balanced":
-            weights = datasets.class_weights(y_train, glyphs.n_classes)
+            weights = datasets.class_weights(y_train.ravel(), glyphs.n_classes)  # sequences: positions pooled
         elif cfg.data.get("class_weights") not in (None, "none"):
             raise ConfigError(f"data.class_weights must be null or 'balanced', got {cfg.data.class_weights!r}")
 
@@ -90,7 +92,9 @@ def run(cfg: DictConfig) -> float:
         y_test = glyphs.labels[test]
         pred = proba(glyphs.images[test]).argmax(-1)
         metrics = evaluate.classification_metrics(y_test, pred, glyphs.classes, "test")
-        val_accuracy = float(np.mean(proba(glyphs.images[val]).argmax(-1) == glyphs.labels[val]))
+        # Whole-sample accuracy: for position-wise labels a sequence counts only when every position is right.
+        val_right = proba(glyphs.images[val]).argmax(-1) == glyphs.labels[val]
+        val_accuracy = float(np.mean(val_right.reshape(len(val), -1).all(axis=1)))
         metrics.update({"time/fit_s": fit_s, "model/n_params": n_params, "val/final_accuracy": val_accuracy})
         mlflow.log_metrics(metrics)
         cm = evaluate.confusion(y_test, pred, glyphs.n_classes)
@@ -98,12 +102,19 @@ def run(cfg: DictConfig) -> float:
                                 title=f"{cfg.model.name} on {cfg.data.name}: test accuracy {metrics['test/accuracy']:.3f}")
         mlflow.log_artifact(tmp / "confusion_matrix.png")
         mlflow.log_artifact(tmp / "confusion_matrix.csv")
+        shown = np.random.default_rng(cfg.seed).permutation(len(test))[:64]
+        evaluate.save_image_grid(glyphs.images[test][shown], y_test[shown], glyphs.classes,
+                                 tmp / "test_predictions.png", predicted=pred[shown],
+                                 title="test samples: prediction (true label when wrong, in red)")
+        mlflow.log_artifact(tmp / "test_predictions.png")
         if cfg.get("eval_data"):
             metrics.update(evaluate_elsewhere(cfg, glyphs, proba, tmp))
 
-        # 5. The model itself, in its MLflow flavor.
+        # 5. The model itself, as a pyfunc that takes raw images (its preprocessing goes with it).
         if cfg.tracking.log_model:
-            log_model(cfg, model, glyphs)
+            from glyphlab import serving
+
+            serving.log_model(cfg, model, glyphs)
         run_id = active.info.run_id
 
     print_summary(cfg, metrics, run_id)
@@ -127,6 +138,33 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"split.{key} must be a fraction between 0 and 1, got {cfg.split[key]}")
 
 
+def limit_threads(threads: int | None = None) -> int:
+    """Cap the threads of torch and of the BLAS under numpy/sklearn; returns the number in force.
+
+    ``threads`` (the ``threads`` config key) wins when given. Otherwise, under
+    ``hydra/launcher=joblib``, each of the ``n_jobs`` parallel jobs gets ``cores // n_jobs``
+    (at least 1) so they share the cores instead of oversubscribing them; else all cores.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    if threads is None:
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
+        if "joblib" in str(launcher.get("_target_", "")):
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            n_jobs = int(launcher.get("n_jobs") or -1)
+            n_jobs = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+            threads = max(1, cores // n_jobs)
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"threads must be at least 1 (or null), got {threads}")
+        torch.set_num_threads(threads)
+        threadpool_limits(threads)
+    return torch.get_num_threads()
+
+
 def seed_everything(seed: int) -> None:
     import random
 
@@ -144,8 +182,9 @@ def fit_sklearn(cfg, glyphs: GlyphSet, x_train, y_train, val, weights):
     from glyphlab.models import sklearn as skl
 
     if glyphs.labels.ndim != 1:
-        raise ConfigError("model=sklearn_mlp takes one label per image; this data set has "
-                          f"{glyphs.labels.shape[1]} per image (use model=cnn or model=mlp)")
+        raise ConfigError("model=sklearn_mlp takes one label per image (MLPClassifier has a single softmax "
+                          f"output); this data set has {glyphs.labels.shape[1]} per image: use model=mlp, "
+                          "the same dense net with one head per position, or model=cnn")
     estimator = instantiate(cfg.model.estimator, _convert_="all")
     sample_weight = None if weights is None else weights[y_train]
     estimator = skl.fit(estimator, x_train, y_train, glyphs.images[val], glyphs.labels[val],
@@ -235,7 +274,9 @@ def log_model(cfg, model, glyphs: GlyphSet) -> None:
     if cfg.model.family == "sklearn":
         x = skl.flatten(example)
         mlflow.sklearn.log_model(model, name="model", signature=infer_signature(x, model.predict_proba(x)),
-                                 input_example=x, pip_requirements=_requirements("scikit-learn"))
+                                 input_example=x, pip_requirements=_requirements("scikit-learn"),
+                                 skops_trusted_types=[f"sklearn.neural_network._stochastic_optimizers.{o}"
+                                                      for o in ("AdamOptimizer", "SGDOptimizer")])
     else:
         import torch
 
@@ -243,7 +284,7 @@ def log_model(cfg, model, glyphs: GlyphSet) -> None:
 
         x = to_input(torch.from_numpy(example)).numpy()
         mlflow.pytorch.log_model(model, name="model", signature=infer_signature(x, predict_proba(model, example)),
-                                 pip_requirements=_requirements("torch"))
+                                 input_example=x, pip_requirements=_requirements("torch"))
     mlflow.log_dict({"classes": glyphs.classes}, "classes.json")
 
 
@@ -261,6 +302,9 @@ def print_summary(cfg, metrics: dict, run_id: str) -> None:
     lines = [f"model {cfg.model.name}  data {cfg.data.name}  augmentation {cfg.augmentation.name}  seed {cfg.seed}",
              f"test/accuracy {metrics['test/accuracy']:.4f}  test/macro_f1 {metrics['test/macro_f1']:.4f}  "
              f"fit {metrics['time/fit_s']:.1f}s"]
+    if "test/digit_accuracy" in metrics:  # position-wise labels: test/accuracy is whole sequences
+        lines.append(f"test/digit_accuracy {metrics['test/digit_accuracy']:.4f}  "
+                     f"test/length_accuracy {metrics.get('test/length_accuracy', float('nan')):.4f}")
     if "eval/accuracy" in metrics:
         lines.append(f"eval/accuracy {metrics['eval/accuracy']:.4f} on {cfg.eval_data.name}")
     lines.append(f"MLflow run {run_id}")

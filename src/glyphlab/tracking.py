@@ -207,10 +207,13 @@ class SweepCallback(Callback):
         run = client.create_run(experiment_id, run_name=f"sweep {' '.join(overrides)}"[:250],
                                 tags={"glyphlab.sweep": "parent", "overrides": " ".join(overrides),
                                       "sweeper": config.hydra.sweeper._target_.rsplit(".", 1)[-1],
-                                      "launcher": config.hydra.launcher._target_.rsplit(".", 1)[-1]})
+                                      "launcher": config.hydra.launcher._target_.rsplit(".", 1)[-1],
+                                      "sweep_dir": str(config.hydra.sweep.dir)})
         self.client, self.parent_id = client, run.info.run_id
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        # Jobs in other processes (joblib) or on other machines sharing the sweep dir (Slurm) read it
+        # here; jobs that cannot see the sweep dir get GLYPHLAB_PARENT_RUN_ID in their environment.
         (sweep_dir / PARENT_FILE).write_text(self.parent_id)
         atexit.register(self._end, "FAILED")  # the sweep crashed before on_multirun_end
 

@@ -87,6 +87,7 @@ def load(cfg: dict, cache_dir: str | os.PathLike | None = None) -> GlyphSet:
     The cache is written atomically (temp file + rename), so parallel sweep jobs never
     read a half-written file; a sweep over models builds each set once.
     """
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     use_cache = cache_dir is not None and cfg.get("cache", True)
@@ -97,7 +98,12 @@ def load(cfg: dict, cache_dir: str | os.PathLike | None = None) -> GlyphSet:
                 return _read(path)
             except Exception:  # a damaged cache file is rebuilt, never trusted
                 path.unlink(missing_ok=True)
-    glyphs = instantiate(builder_config(cfg), _convert_="all")
+    try:
+        glyphs = instantiate(builder_config(cfg), _convert_="all")
+    except InstantiationException as e:  # show the builder's own one-line error, not Hydra's wrapper
+        if isinstance(e.__cause__, DataError):
+            raise e.__cause__ from None
+        raise
     if not isinstance(glyphs, GlyphSet):
         raise TypeError(f"{cfg.get('_target_')} returned {type(glyphs).__name__}, expected GlyphSet")
     if use_cache:

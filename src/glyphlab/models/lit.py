@@ -46,7 +46,9 @@ class GlyphClassifier(pl.LightningModule):
     """Cross-entropy training of ``net``; logs ``train/loss``, ``val/loss`` and ``val/accuracy`` per epoch.
 
     Position-wise labels (``[B, P]`` with logits ``[B, P, C]``) are handled by flattening the
-    positions into the batch, so one model class serves both cases.
+    positions into the batch (the loss is the mean over every position's head), so one model
+    class serves both cases; ``val/accuracy`` then counts whole sequences and
+    ``val/digit_accuracy`` single positions.
     """
 
     def __init__(self, net: nn.Module, optimizer, class_weights: torch.Tensor | None = None,
@@ -74,9 +76,12 @@ class GlyphClassifier(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         images, labels = batch
         logits = self(to_input(images))
-        correct = (logits.argmax(-1) == labels).float().mean()
-        self.log("val/loss", self._loss(logits, labels), on_epoch=True)
-        self.log("val/accuracy", correct, on_epoch=True, prog_bar=True)
+        right = (logits.argmax(-1) == labels).reshape(len(labels), -1)   # bool [B, P], P = 1 for single labels
+        self.log("val/loss", self._loss(logits, labels), on_epoch=True, batch_size=len(labels))
+        # Whole samples: a sequence counts only when every position is right (as test/accuracy).
+        self.log("val/accuracy", right.all(1).float().mean(), on_epoch=True, prog_bar=True, batch_size=len(labels))
+        if right.shape[1] > 1:
+            self.log("val/digit_accuracy", right.float().mean(), on_epoch=True, batch_size=len(labels))
 
     def configure_optimizers(self):
         return self.optimizer_factory(self.parameters())

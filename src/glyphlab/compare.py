@@ -1,0 +1,312 @@
+"""MLflow runs → a comparison report: a markdown table and charts in ``experiments/<study>/``.
+
+    python -m glyphlab.compare                          # the latest sweep (its parent run's children)
+    python -m glyphlab.compare --experiment mlp_vs_cnn  # every run of an MLflow experiment
+    python -m glyphlab.compare --parent <run id> --study my_study
+    python -m glyphlab.compare --tag data=runes --tag augmentation=rotate
+
+Finished runs are grouped by data × augmentation × model (× eval_data when runs have one);
+each group gets ``test/accuracy`` mean ± std over its runs (the seeds of a sweep), and the same
+for ``test/macro_f1`` and ``eval/accuracy``, the mean fit time and the parameter count. The
+folder gets ``report.md``, ``accuracy.png`` (bars with ± std error bars) and
+``confusion_matrices.png`` (the ``confusion_matrix.png`` artifacts of the best run per model,
+side by side). The table is printed too.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from glyphlab import project_root
+
+GROUP_TAGS = ["data", "model", "augmentation"]
+# (MLflow metric, column title, digits); the first is the one groups and best runs are ranked by.
+METRICS = [("test/accuracy", "test accuracy", 3), ("test/macro_f1", "test macro F1", 3),
+           ("eval/accuracy", "eval accuracy", 3)]
+
+
+class CompareError(RuntimeError):
+    """Nothing to compare (no store, no matching runs); one line saying what was searched."""
+
+
+def find_runs(client, experiment: str | None = None, parent: str | None = None,
+              tags: dict[str, str] | None = None) -> tuple[list, str]:
+    """The runs to compare and a one-line description of how they were chosen.
+
+    With no ``experiment``, ``parent`` or ``tags``: the children of the newest sweep parent run
+    (tag ``glyphlab.sweep=parent``) in the store. Sweep parent runs themselves are never returned.
+    """
+    if experiment is not None:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            names = ", ".join(e.name for e in client.search_experiments()) or "none"
+            raise CompareError(f"no MLflow experiment named {experiment!r} (experiments: {names})")
+        experiment_ids = [exp.experiment_id]
+    else:
+        experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    if not experiment_ids:
+        raise CompareError("the MLflow store has no experiment yet; run `python run.py` first")
+
+    if parent is None and experiment is None and not tags:
+        latest = client.search_runs(experiment_ids, "tags.`glyphlab.sweep` = 'parent'",
+                                    order_by=["attributes.start_time DESC"], max_results=1)
+        if not latest:
+            raise CompareError("no sweep in the MLflow store; run `python run.py -m ...` first, "
+                               "or pick runs with --experiment, --parent or --tag")
+        parent = latest[0].info.run_id
+    filters = []
+    if parent is not None:
+        filters.append(f"tags.`mlflow.parentRunId` = '{parent}'")
+    for key, value in (tags or {}).items():
+        filters.append(f"tags.`{key}` = '{value}'")
+    runs = []
+    token = None
+    while True:  # pages of 1000 (MLflow's limit per request on a tracking server)
+        page = client.search_runs(experiment_ids, " and ".join(filters), max_results=1000, page_token=token)
+        runs.extend(r for r in page if r.data.tags.get("glyphlab.sweep") != "parent")
+        token = page.token
+        if not token:
+            break
+
+    chosen = []
+    if parent is not None:
+        run = client.get_run(parent)
+        overrides = run.data.tags.get("overrides", "")
+        chosen.append(f"children of sweep run `{parent}`" + (f" (`{overrides}`)" if overrides else ""))
+    if experiment is not None:
+        chosen.append(f"experiment `{experiment}`")
+    chosen += [f"tag `{k}={v}`" for k, v in (tags or {}).items()]
+    return runs, ", ".join(chosen)
+
+
+def runs_table(runs) -> "pd.DataFrame":
+    """One row per run: run_id, status, experiment_id, the group tags, seed and the compared metrics."""
+    import pandas as pd
+
+    rows = []
+    for r in runs:
+        tags, metrics = r.data.tags, r.data.metrics
+        row = {"run_id": r.info.run_id, "status": r.info.status, "experiment_id": r.info.experiment_id,
+               "seed": tags.get("seed", ""), "eval_data": tags.get("eval_data", "")}
+        row.update({t: tags.get(t, "?") for t in GROUP_TAGS})
+        for key in [m for m, _, _ in METRICS] + ["time/fit_s", "model/n_params"]:
+            row[key] = metrics.get(key, np.nan)
+        rows.append(row)
+    columns = ["run_id", "status", "experiment_id", "seed", "eval_data", *GROUP_TAGS,
+               *[m for m, _, _ in METRICS], "time/fit_s", "model/n_params"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def group_keys(table) -> list[str]:
+    return GROUP_TAGS + (["eval_data"] if (table["eval_data"] != "").any() else [])
+
+
+def summarize(table) -> "pd.DataFrame":
+    """One row per group of finished runs: n, mean and std (ddof=1) of each metric, mean fit time, params.
+
+    Sorted by data, model, augmentation (and eval_data).
+    """
+    keys = group_keys(table)
+    done = table[table.status == "FINISHED"]
+    if done.empty:
+        raise CompareError(f"none of the {len(table)} matching runs finished "
+                           f"(statuses: {', '.join(sorted(set(table.status)))})")
+    stats = {"n": ("run_id", "size"), "fit_s": ("time/fit_s", "mean"), "n_params": ("model/n_params", "median"),
+             "best_run": ("run_id", "first")}
+    for metric, _, _ in METRICS:
+        stats[f"{metric} mean"] = (metric, "mean")
+        stats[f"{metric} std"] = (metric, "std")
+    ranked = done.sort_values("test/accuracy", ascending=False, na_position="last")
+    summary = ranked.groupby(keys, sort=False).agg(**stats).reset_index()
+    return summary.sort_values(keys, ignore_index=True)
+
+
+def _mean_std(mean: float, std: float, n: int, digits: int) -> str:
+    if np.isnan(mean):
+        return "–"
+    if n < 2 or np.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown_table(summary) -> str:
+    """The summary as a GitHub markdown table; metrics no group has are left out."""
+    keys = [k for k in [*GROUP_TAGS, "eval_data"] if k in summary.columns]
+    metrics = [(m, title, d) for m, title, d in METRICS if summary[f"{m} mean"].notna().any()]
+    header = [*keys, "runs", *[title for _, title, _ in metrics], "fit time (s)", "parameters", "best run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(keys) + ["--:"] * (len(header) - len(keys))) + "|"]
+    for _, row in summary.iterrows():
+        cells = [str(row[k]) for k in keys] + [str(int(row["n"]))]
+        cells += [_mean_std(row[f"{m} mean"], row[f"{m} std"], int(row["n"]), d) for m, _, d in metrics]
+        cells.append("–" if np.isnan(row["fit_s"]) else f"{row['fit_s']:.1f}")
+        cells.append("–" if np.isnan(row["n_params"]) else f"{int(row['n_params']):,}")
+        cells.append(f"`{row['best_run'][:8]}`")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_accuracy(summary, path: Path) -> None:
+    """Bars of mean accuracy per model, one bar per augmentation, ± std error bars; one panel per metric."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [(m, title) for m, title, _ in METRICS
+               if m != "test/macro_f1" and summary[f"{m} mean"].notna().any()]
+    several_data = summary["data"].nunique() > 1
+    summary = summary.assign(where=summary["data"] + " · " + summary["model"] if several_data else summary["model"])
+    places = list(dict.fromkeys(summary["where"]))
+    hues = list(dict.fromkeys(summary["augmentation"]))
+    width = 0.8 / len(hues)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(max(5.0, 1.3 * len(places) + 2) * len(metrics), 4.2),
+                             squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for ax, (metric, title) in zip(axes[0], metrics):
+        for h, hue in enumerate(hues):
+            part = summary[summary["augmentation"] == hue].groupby("where").first()
+            means = [part[f"{metric} mean"].get(p, np.nan) for p in places]
+            stds = np.nan_to_num([part[f"{metric} std"].get(p, np.nan) for p in places])
+            x = np.arange(len(places)) + (h - (len(hues) - 1) / 2) * width
+            bars = ax.bar(x, means, width, yerr=stds, capsize=3, label=f"augmentation={hue}", color=colors(h))
+            ax.bar_label(bars, labels=["" if np.isnan(m) else f"{m:.3f}" for m in means], fontsize=7, padding=2)
+        ax.set_xticks(np.arange(len(places)), places)
+        ax.set_ylim(0, 1.08)
+        ax.set_ylabel(f"{title} (mean ± std over runs)")
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_best_confusions(client, table, path: Path) -> list[str]:
+    """The ``confusion_matrix.png`` of the best finished run per (data, model), side by side.
+
+    Returns the captions of the panels drawn (empty when no run has the artifact).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = table[(table.status == "FINISHED") & table["test/accuracy"].notna()]
+    best = done.sort_values("test/accuracy", ascending=False).groupby(["data", "model"], sort=False).head(1)
+    panels = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _, run in best.sort_values(["data", "model"]).iterrows():
+            try:
+                local = client.download_artifacts(run.run_id, "confusion_matrix.png", tmp + "/" + run.run_id)
+            except Exception:  # noqa: BLE001 - a run without the artifact just has no panel
+                continue
+            caption = (f"{run.model} on {run.data}, augmentation={run.augmentation}, seed {run.seed}: "
+                       f"test accuracy {run['test/accuracy']:.3f}")
+            panels.append((plt.imread(local), caption))
+        if not panels:
+            return []
+        fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 6.4), squeeze=False)
+        for ax, (image, caption) in zip(axes[0], panels):
+            ax.imshow(image)
+            ax.set_title(caption, fontsize=9)
+            ax.axis("off")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return [caption for _, caption in panels]
+
+
+def study_dir(study: str | None, default_name: str) -> Path:
+    """``--study``: a bare name is a folder of ``experiments/``; anything with a slash is a path."""
+    name = study or re.sub(r"[^A-Za-z0-9_.-]+", "_", default_name)
+    return Path(name) if "/" in name or "\\" in name else project_root() / "experiments" / name
+
+
+def write_report(client, runs, chosen: str, out_dir: Path, command: str) -> str:
+    """Write report.md, accuracy.png and confusion_matrices.png into ``out_dir``; returns the table."""
+    table = runs_table(runs)
+    summary = summarize(table)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = markdown_table(summary)
+    plot_accuracy(summary, out_dir / "accuracy.png")
+    captions = plot_best_confusions(client, table, out_dir / "confusion_matrices.png")
+
+    experiments = sorted({client.get_experiment(i).name for i in table.experiment_id.unique()})
+    n_done = int((table.status == "FINISHED").sum())
+    skipped = table[table.status != "FINISHED"]
+    lines = [f"# {out_dir.name}: comparison report", "",
+             f"{n_done} finished runs from MLflow experiment(s) {', '.join(f'`{e}`' for e in experiments)}: "
+             f"{chosen or 'all runs'}."]
+    if len(skipped):
+        counts = skipped.status.value_counts()
+        lines.append("Left out (not finished): " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".")
+    lines += [f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}`.", "",
+              text, "",
+              "Each row is one data × augmentation × model group; *runs* is the number of finished runs "
+              "in it (a sweep's seeds), accuracies are the mean ± sample standard deviation over those "
+              "runs, fit time is the mean wall-clock training time, *best run* the MLflow run id "
+              "(prefix) with the highest test accuracy.", "",
+              "![accuracy per model and augmentation, mean ± std](accuracy.png)", ""]
+    if captions:
+        lines += ["## Confusion matrices of the best run per model", "",
+                  *[f"- {c}" for c in captions], "",
+                  "![confusion matrices of the best run per model](confusion_matrices.png)", ""]
+    (out_dir / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m glyphlab.compare", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", help="MLflow experiment name (tracking.experiment of the runs)")
+    parser.add_argument("--parent", metavar="RUN_ID", help="the sweep's parent run: compare its children")
+    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE",
+                        help="only runs with this tag, e.g. data=runes (repeatable)")
+    parser.add_argument("--study", metavar="NAME_OR_DIR",
+                        help="output folder: a name under experiments/ or a path (default: the experiment's name)")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///<repo>/mlruns/mlflow.db)")
+    args = parser.parse_args(argv)
+
+    from mlflow.tracking import MlflowClient
+    from omegaconf import OmegaConf
+
+    from glyphlab.tracking import tracking_uri
+
+    tags = {}
+    for item in args.tag:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--tag takes KEY=VALUE, got {item!r}")
+        tags[key] = value
+    uri = tracking_uri(OmegaConf.create({"uri": args.tracking_uri}))
+    db = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+    try:
+        if db is not None and not Path(db).exists():
+            raise CompareError(f"no MLflow store at {uri}; run an experiment first or pass --tracking-uri")
+        client = MlflowClient(uri)
+        runs, chosen = find_runs(client, args.experiment, args.parent, tags)
+        if not runs:
+            raise CompareError(f"no runs match ({chosen or 'all runs'}) in {uri}")
+        default_name = client.get_experiment(runs[0].info.experiment_id).name
+        out_dir = study_dir(args.study, default_name)
+        command = " ".join(["python -m glyphlab.compare",
+                            *[a for a in (argv if argv is not None else sys.argv[1:])
+                              if a != args.tracking_uri and not a.startswith("--tracking-uri")]])
+        text = write_report(client, runs, chosen, out_dir, command)
+    except CompareError as e:
+        print(f"glyphlab.compare: error: {e}", file=sys.stderr)
+        return 2
+    print(text)
+    print(f"\nwrote {out_dir / 'report.md'} (+ accuracy.png, confusion_matrices.png)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Glyph images from a folder of files: the layouts, the decoding, the bad-file policy.
+
+Two layouts, told apart by what is there::
+
+    root/<class>/*.png               one subfolder per class (class = folder name, files found recursively)
+    root/<label>_<anything>.png      flat files (class = the name before the first underscore)
+
+Any format Pillow reads, any mode and any size become one grayscale ``image_size x image_size``
+uint8 image, ink bright on dark (see :func:`load_image`). Files that cannot be used are
+skipped with a warning that counts and names them, or raise :class:`DataError`
+(``on_bad_file``). :func:`load_image` and :func:`decode_images` are shared with the Omniglot loader.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from glyphlab.data import DataError, GlyphSet
+
+log = logging.getLogger(__name__)
+
+# An image claiming more pixels than this is refused before decoding (a decompression bomb:
+# a few KB of PNG can claim 10^10 pixels). Pillow's own guard only starts at ~89 MP.
+MAX_PIXELS = 50_000_000
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 1024
+PROGRESS_MIN_FILES = 2_000  # a progress bar only when the wait is noticeable
+BAD_FILE_POLICIES = ("skip", "error")
+
+Image.init()  # registers every format plugin, so the extension table below is complete
+# Extensions of the formats Pillow can open, minus those that are rarely glyph images and that
+# Pillow can only identify (video, scientific data) or needs external tools for (vector formats).
+IMAGE_EXTENSIONS = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN) - {
+    ".mpeg", ".mpg", ".h5", ".hdf", ".bufr", ".grib", ".ps", ".eps", ".emf", ".wmf"}
+_COMMON_EXTENSIONS = ".png .jpg .jpeg .bmp .gif .tif .tiff .webp"
+
+
+def build(*, root: str | None, image_size: int = 32, on_bad_file: str = "skip",
+          class_order: list[str] | str | None = None) -> GlyphSet:
+    """Builder for ``conf/data/folder.yaml``; see :func:`read_folder`."""
+    if root is None:
+        raise DataError("data.root is required: a folder with one subfolder per class or files named "
+                        "<label>_<anything>.png, e.g. data.root=~/my_glyphs (eval_data.root=... for eval_data)")
+    return read_folder(root, image_size=image_size, on_bad_file=on_bad_file, class_order=class_order)
+
+
+def read_folder(root: str | os.PathLike, *, image_size: int, on_bad_file: str = "skip",
+                class_order: list[str] | str | None = None) -> GlyphSet:
+    """Read every image under ``root`` into a :class:`GlyphSet`.
+
+    Returns images uint8 ``[n_samples, image_size, image_size]`` (ink 255 on 0), labels int64
+    ``[n_samples]`` and classes ordered by ``class_order`` (its names first, in its order, the
+    others after, sorted) or sorted. ``class_order`` is a list of names or a string of
+    characters (whitespace-separated names when it has spaces). ``meta`` holds ``root``,
+    ``layout`` ("folder" or "flat"), ``skipped_files`` (paths relative to root) and
+    ``inverted`` (how many images were light-background and got inverted).
+    """
+    check_options(image_size, on_bad_file)
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"data.root {root} does not exist; expected a folder of images")
+    if not root.is_dir():
+        raise DataError(f"data.root {root} is a file; expected a folder of images")
+
+    files_by_class, unlabelled, layout = _scan(root)
+    if not files_by_class and not unlabelled:
+        raise DataError(f"no images found in {root}: looked for one subfolder per class (<class>/*.png) "
+                        f"and flat files named <label>_<anything>.png ({_COMMON_EXTENSIONS} ...)")
+
+    items = [(f, f.relative_to(root).as_posix()) for files in files_by_class.values() for f in files]
+    reasons = {root_file.relative_to(root).as_posix(): "not in a class folder" if layout == "folder"
+               else "no '<label>_' prefix in the file name" for root_file in unlabelled}
+    images, skipped = decode_images(items, image_size=image_size, on_bad_file=on_bad_file,
+                                    where=str(root), unusable=reasons)
+
+    if not files_by_class:
+        raise DataError(f"no labelled images in {root}: flat files must be named <label>_<anything>.png")
+    classes = order_classes(list(files_by_class), class_order)
+    per_class, start = {}, 0  # images[] follows files_by_class order
+    for name, files in files_by_class.items():
+        per_class[name] = [img for img in images[start:start + len(files)] if img is not None]
+        start += len(files)
+    empty = [name for name in classes if not per_class[name]]
+    if empty:
+        raise DataError(f"class(es) with no usable images in {root}: {' '.join(empty[:20])} "
+                        f"(every file failed to decode; see the warning above)")
+
+    arrays = [img for name in classes for img, _ in per_class[name]]
+    labels = np.repeat(np.arange(len(classes)), [len(per_class[name]) for name in classes])
+    return GlyphSet(np.stack(arrays), labels, classes, meta={
+        "root": str(root), "layout": layout, "skipped_files": [name for name, _ in skipped],
+        "inverted": int(sum(inv for name in classes for _, inv in per_class[name]))})
+
+
+def load_image(source, image_size: int) -> tuple[np.ndarray, bool]:
+    """One image file (path or binary file object) -> uint8 ``[image_size, image_size]``, ink bright.
+
+    Any mode becomes gray: transparency is composited on white (on black under light strokes),
+    16-bit and float data are scaled to 0..255, EXIF rotation is applied. Polarity is decided
+    per image from its border: the border median is the background, and a light background
+    means dark ink, so the image is inverted. The image is padded to a square with its background (keeps the aspect ratio)
+    and resized with a Lanczos filter. Returns the image and whether it was inverted.
+    Raises on undecodable input and on images claiming more than :data:`MAX_PIXELS` pixels.
+    """
+    with Image.open(source) as im:  # reads the header only; the pixels are decoded below
+        if im.width * im.height > MAX_PIXELS:
+            raise DataError(f"claims {im.width}x{im.height} pixels, more than {MAX_PIXELS:,} "
+                            f"(a decompression bomb?); refused without decoding")
+        # JPEG only: let the decoder shrink by up to 8x (DCT scaling), still 2x the target for a clean
+        # Lanczos resize; a phone photo then decodes ~10x faster. A no-op for other formats.
+        im.draft("L", (2 * image_size, 2 * image_size))
+        gray = _to_gray(ImageOps.exif_transpose(im))  # float32 [H, W] in 0..255
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    inverted = background > 127.5
+    if inverted:
+        gray, background = 255.0 - gray, 255.0 - background
+    square = ImageOps.pad(Image.fromarray(np.round(gray).astype(np.uint8)), (image_size, image_size),
+                          method=Image.Resampling.LANCZOS, color=int(round(background)))
+    return np.asarray(square, dtype=np.uint8), inverted
+
+
+def _to_gray(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode -> float32 ``[H, W]`` gray in 0..255."""
+    if im.mode.startswith("I;16"):
+        return np.asarray(im, dtype=np.float32) / 257.0
+    if im.mode in ("I", "F"):  # 32-bit int or float: 16-bit PNGs, float TIFFs
+        a = np.asarray(im, dtype=np.float32)
+        top = float(a.max(initial=0))
+        scale = 255.0 if im.mode == "F" and top <= 1.0 else 1.0 if top <= 255 else 255.0 / 65535.0
+        return np.clip(a * scale, 0, 255)
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        # Transparent parts are paper: composite on white, as a viewer would show it; but light
+        # strokes on transparency (drawn for a dark theme) go on black, or they would vanish.
+        im = im.convert("RGBA")
+        opaque = np.asarray(im.getchannel("A")) > 127
+        light_ink = opaque.any() and not opaque.all() and np.asarray(im.convert("L"))[opaque].mean() > 127
+        paper = Image.new("RGBA", im.size, (0, 0, 0, 255) if light_ink else (255, 255, 255, 255))
+        im = Image.alpha_composite(paper, im)
+    if im.mode not in ("L", "1", "P", "RGB", "RGBA"):  # CMYK, YCbCr, LAB, HSV ...
+        im = im.convert("RGB")
+    return np.asarray(im.convert("L"), dtype=np.float32)
+
+
+def decode_images(items: list, *, image_size: int, on_bad_file: str, where: str,
+                  unusable: dict[str, str] | None = None):
+    """Decode ``items`` (``(source, name)`` pairs; a source is a path or a callable returning one).
+
+    Returns ``(images, skipped)``: ``images[i]`` is ``(uint8 [image_size, image_size], inverted)``
+    or ``None`` when item i failed; ``skipped`` lists ``(name, reason)`` for the failed items
+    plus ``unusable`` (names already known to be unusable, with their reason). With
+    ``on_bad_file="error"`` any skip raises :class:`DataError`; with "skip" it is logged as a warning.
+    """
+    images, skipped = [], list((unusable or {}).items())
+    if len(items) > PROGRESS_MIN_FILES:
+        from tqdm.auto import tqdm
+        items = tqdm(items, desc=f"reading {where}", unit="img", leave=False)
+    for source, name in items:
+        try:
+            images.append(load_image(source() if callable(source) else source, image_size))
+        except Exception as e:  # Pillow raises many kinds on corrupt input; every one means "bad file"
+            images.append(None)
+            skipped.append((name, str(e).splitlines()[0] if str(e) else type(e).__name__))
+    if skipped:
+        shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:5])
+        more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        if on_bad_file == "error":
+            raise DataError(f"{len(skipped)} unusable image file(s) in {where}: {shown}{more} "
+                            f"(on_bad_file=skip skips them)")
+        log.warning("skipped %d unusable image file(s) in %s: %s%s", len(skipped), where, shown, more)
+    return images, skipped
+
+
+def check_options(image_size, on_bad_file: str) -> None:
+    if isinstance(image_size, bool) or not isinstance(image_size, int) \
+            or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
+        raise DataError(f"image_size must be an integer from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}, "
+                        f"got {image_size!r}")
+    if on_bad_file not in BAD_FILE_POLICIES:
+        raise DataError(f"on_bad_file must be one of {', '.join(BAD_FILE_POLICIES)}, got {on_bad_file!r}")
+
+
+def as_names(value: list[str] | str | None) -> list[str] | None:
+    """Class names from config: a list, or a string of characters ("abc"), or of
+    whitespace-separated names ("ka ki ku"). Names are NFC-normalised."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, list, tuple)):  # Hydra reads class_names=789 as an int
+        value = str(value)
+    names = (value.split() if any(c.isspace() for c in value) else list(value)) if isinstance(value, str) \
+        else [str(v) for v in value]
+    return [unicodedata.normalize("NFC", n) for n in names]
+
+
+def order_classes(found: list[str], class_order: list[str] | str | None) -> list[str]:
+    """Names in ``class_order`` first (in its order, when found), the others after, sorted."""
+    first = [n for n in dict.fromkeys(as_names(class_order) or []) if n in found]
+    return first + sorted(set(found) - set(first))
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _scan(root: Path) -> tuple[dict[str, list[Path]], list[Path], str]:
+    """Find the layout. Returns ``(files by class name, root-level files without a usable label,
+    layout)``. Hidden files/folders and files without an image extension are ignored."""
+    top = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    by_class: dict[str, list[Path]] = {}
+    for folder in (p for p in top if p.is_dir()):
+        files = sorted(f for f in folder.rglob("*") if f.is_file() and _is_image(f)
+                       and not any(part.startswith(".") for part in f.relative_to(folder).parts))
+        if files:  # a folder without image files (e.g. __MACOSX holding ._ files) is not a class
+            # macOS stores file names decomposed (NFD); class names are compared as NFC
+            by_class.setdefault(unicodedata.normalize("NFC", folder.name), []).extend(files)
+    loose = [p for p in top if p.is_file() and _is_image(p)]
+    if by_class:
+        return by_class, loose, "folder"
+    unlabelled = []
+    for f in loose:
+        label, sep, _ = f.stem.partition("_")
+        if sep and label:
+            by_class.setdefault(unicodedata.normalize("NFC", label), []).append(f)
+        else:
+            unlabelled.append(f)
+    return by_class, unlabelled, "flat"

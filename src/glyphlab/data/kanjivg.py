@@ -1,0 +1,182 @@
+"""Strokes from KanjiVG, and the ``kana``, ``latin`` and ``digits_synth`` builders.
+
+The ``kanjivg`` package ships KanjiVG's SVGs (``kanji/<5-hex-digit codepoint>.svg``; variant
+forms such as ``04e14-Kaisho.svg`` are skipped). Each ``<path>`` is one stroke, in stroke
+order; its path data is parsed with ``svg.path`` and sampled into a polyline, then fed to the
+stroke engine (:mod:`glyphlab.data.strokes`) for the handwriting variation.
+
+Glyphs keep their placement in KanjiVG's 109×109 box: small kana (ぁ, っ, ャ, ヵ …) differ from
+their full-size twins only by size and position, and dakuten are small, so nothing is rescaled
+per character. One fixed mapping per family (kana, latin, digits) centres the family's
+common ink box in the image, which also keeps lower case letters below the capitals' top.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from glyphlab.data import DataError, GlyphSet
+from glyphlab.data.strokes import synthesize
+
+HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3094))  # ぁ..ん, 83 characters
+KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))  # ァ..ヶ, 86 characters
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LOWER = "abcdefghijklmnopqrstuvwxyz"
+DIGITS = "0123456789"
+
+KANJIVG_BOX = 109.0      # KanjiVG's viewBox side
+FLATNESS = 0.25          # max gap between a curve and its polyline, KanjiVG units (~0.1 px at 48 px)
+SAMPLE_STEP = 2.0        # point spacing along other curved segments (arcs), KanjiVG units
+FAMILY_SIDE = 0.84       # the family's common ink box fills this much of the image side
+
+
+@functools.lru_cache(maxsize=1)
+def svg_files() -> dict[str, str]:
+    """Character -> path of its plain (non-variant) KanjiVG SVG, from the installed package."""
+    try:
+        dist = importlib.metadata.distribution("kanjivg")
+    except importlib.metadata.PackageNotFoundError:
+        raise DataError("expected the 'kanjivg' package for stroke data (pip install kanjivg), "
+                        "found it not installed") from None
+    files = {}
+    for f in dist.files or ():
+        name = f.name
+        if f.parent.name == "kanji" and name.endswith(".svg") and "-" not in name:
+            files[chr(int(name[:-4], 16))] = str(dist.locate_file(f))
+    if not files:
+        raise DataError("expected KanjiVG SVG files in the installed 'kanjivg' package, found none")
+    return files
+
+
+def available_characters() -> str:
+    """Every character KanjiVG has strokes for, sorted by codepoint."""
+    return "".join(sorted(svg_files()))
+
+
+@functools.lru_cache(maxsize=None)
+def _raw_strokes(char: str) -> tuple[np.ndarray, ...]:
+    """One character's strokes in KanjiVG units: float ``[n_points, 2]`` each, stroke order."""
+    from svg.path import Move, parse_path
+
+    root = ET.parse(svg_files()[char]).getroot()
+    strokes = []
+    for element in root.iter("{http://www.w3.org/2000/svg}path"):
+        points = []
+        for segment in parse_path(element.get("d")):
+            if isinstance(segment, Move):
+                continue
+            ts = np.linspace(0, 1, _pieces(segment) + 1)[0 if not points else 1:]  # previous piece ended here
+            points.extend(segment.point(t) for t in ts)
+        if points:
+            strokes.append(np.array([(p.real, p.imag) for p in points]))
+    if not strokes:
+        raise DataError(f"expected stroke paths in KanjiVG's file for {char!r}, found none")
+    return tuple(strokes)
+
+
+@functools.lru_cache(maxsize=None)
+def _family_mapping(family: str) -> tuple[float, float]:
+    """(scale, offset) taking KanjiVG units to the unit box so ``family``'s ink box is centred."""
+    pts = np.concatenate([s for c in family for s in _raw_strokes(c)])
+    lo, hi = pts.min(0), pts.max(0)
+    scale = FAMILY_SIDE / (hi - lo).max()
+    return scale, 0.5 - scale * (lo + hi) / 2
+
+
+def _pieces(segment) -> int:
+    """How many straight pieces approximate an svg.path segment within :data:`FLATNESS`.
+
+    Cubic Béziers (all KanjiVG strokes) use Wang's bound: n = sqrt(3/4 · max|P_i - 2P_(i+1) + P_(i+2)| / tol),
+    so nearly straight strokes get few points and tight hooks get many.
+    """
+    from svg.path import Close, CubicBezier, Line, QuadraticBezier
+
+    if isinstance(segment, (Line, Close)):
+        return 1
+    if isinstance(segment, (CubicBezier, QuadraticBezier)):
+        ctrl = ([segment.control1, segment.control2] if isinstance(segment, CubicBezier) else [segment.control])
+        p = np.array([segment.start, *ctrl, segment.end])
+        bend = np.abs(p[:-2] - 2 * p[1:-1] + p[2:]).max()
+        factor = 0.75 if isinstance(segment, CubicBezier) else 0.25
+        return max(1, int(np.ceil(np.sqrt(factor * bend / FLATNESS))))
+    # svg.path's default length tolerance (1e-12) is very slow; a point count needs a rough length.
+    return max(1, int(np.ceil(segment.length(error=1e-3, min_depth=2) / SAMPLE_STEP)))
+
+
+def glyph(char: str, family: str) -> list[np.ndarray]:
+    """The strokes of ``char`` in the unit box (placed as its ``family`` is): float ``[n, 2]`` each."""
+    scale, offset = _family_mapping(family)
+    return [s * scale + offset for s in _raw_strokes(char)]
+
+
+def resolve_charset(charset: str, named: dict[str, str]) -> str:
+    """The characters a ``charset`` option means: a name in ``named`` or the characters themselves.
+
+    Whitespace in an explicit string is ignored; label order is the order given.
+    """
+    chars = named.get(charset)
+    if chars is None:
+        chars = "".join(str(charset).split())
+        if not chars:
+            raise DataError(f"expected charset to be one of {', '.join(named)} or a string of "
+                            f"characters, got {charset!r}")
+        repeated = sorted({c for c in chars if chars.count(c) > 1})
+        if repeated:
+            raise DataError(f"expected each character once in charset, got repeated: {''.join(repeated)}")
+    return chars
+
+
+def _stroke_set(chars: str, family: str, image_size: int, samples_per_class: int, seed: int,
+                style: dict) -> GlyphSet:
+    known = svg_files()
+    missing = [c for c in chars if c not in known]
+    if missing:
+        raise DataError(f"expected characters with KanjiVG stroke data, found none for: "
+                        f"{' '.join(missing)} ({' '.join(f'U+{ord(c):04X}' for c in missing)})")
+    glyphs = [glyph(c, family) for c in chars]
+    out = synthesize(glyphs, list(chars), samples_per_class, image_size, seed, **style)
+    out.meta["source"] = "kanjivg"
+    return out
+
+
+def build_kana(*, image_size: int = 48, samples_per_class: int = 200, seed: int = 0,
+               charset: str = "all", renderer: str = "strokes", font_files=(), **style) -> GlyphSet:
+    """Handwritten kana: hiragana U+3041–U+3093 and katakana U+30A1–U+30F6 (169 classes).
+
+    charset:  ``all``, ``hiragana`` (83), ``katakana`` (86) or an explicit string of characters
+              (label order = the order given; any KanjiVG character is allowed).
+    renderer: ``strokes`` (KanjiVG strokes through the stroke engine, with ``style``) or
+              ``fonts`` (installed or given ``font_files`` rendered by glyphlab.data.fonts).
+    Returns images uint8 ``[n_classes * samples_per_class, image_size, image_size]``.
+    """
+    chars = resolve_charset(charset, {"all": HIRAGANA + KATAKANA, "hiragana": HIRAGANA,
+                                      "katakana": KATAKANA})
+    if renderer == "fonts":
+        from glyphlab.data.fonts import render_fonts  # fonts are an alternative, loaded on demand
+
+        return render_fonts(chars, image_size=image_size, samples_per_class=samples_per_class,
+                            seed=seed, font_files=list(font_files or []))
+    if renderer != "strokes":
+        raise DataError(f"expected renderer 'strokes' or 'fonts', got {renderer!r}")
+    return _stroke_set(chars, HIRAGANA + KATAKANA, image_size, samples_per_class, seed, style)
+
+
+def build_latin(*, image_size: int = 32, samples_per_class: int = 200, seed: int = 0,
+                charset: str = "all", **style) -> GlyphSet:
+    """Handwritten Latin letters: ``all`` (A–Z then a–z, 52 classes), ``upper``, ``lower`` or an
+    explicit string. Case is kept by placement (o is smaller and lower than O).
+    Returns images uint8 ``[n_classes * samples_per_class, image_size, image_size]``.
+    """
+    chars = resolve_charset(charset, {"all": UPPER + LOWER, "upper": UPPER, "lower": LOWER})
+    return _stroke_set(chars, UPPER + LOWER, image_size, samples_per_class, seed, style)
+
+
+def build_digits(*, image_size: int = 32, samples_per_class: int = 200, seed: int = 0, **style) -> GlyphSet:
+    """Handwritten digits 0–9 (10 classes) from KanjiVG strokes.
+
+    Returns images uint8 ``[10 * samples_per_class, image_size, image_size]``.
+    """
+    return _stroke_set(DIGITS, DIGITS, image_size, samples_per_class, seed, style)

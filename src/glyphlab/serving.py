@@ -1,0 +1,210 @@
+"""The logged model: an MLflow pyfunc that reads raw glyph images and answers class probabilities.
+
+Every run logs one (:func:`log_model`), so a trained model is used without glyphlab's config::
+
+    model = mlflow.pyfunc.load_model("runs:/<run id>/model")
+    model.predict(pd.DataFrame({"image": [open("fehu.png", "rb").read()]}))   # one row per image
+
+Input: a DataFrame with one column ``image`` of image *files* as bytes (PNG, JPEG, any format
+Pillow reads; any size, mode and polarity). ``mlflow models serve`` takes the same column
+base64-encoded: ``{"dataframe_split": {"columns": ["image"], "data": [["iVBORw0..."]]}}``.
+Output: a DataFrame with one float32 column per class, named by the class (the character), each
+row summing to 1. A model with several label positions has a column ``"<position>:<class>"``
+per position and class instead.
+
+Preprocessing travels with the model: each image goes through
+:func:`glyphlab.data.folder.load_image`, the conversion the folder loader applies to user
+images (gray, polarity normalised to bright ink on dark, padded to a square, resized to the
+training size). Nothing is unpickled on load: the pyfunc is logged "from code"
+(:mod:`glyphlab.serving_entry` builds it), a torch net is stored as its ``state_dict`` (loaded
+with ``weights_only=True``) plus its constructor arguments in ``glyph_model.json``, and a
+scikit-learn estimator with skops, which loads only the types of :data:`SKOPS_TRUSTED`.
+glyphlab's own code is bundled with the model (``code_paths``), so the model also loads where
+glyphlab is not installed.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+INPUT_COLUMN = "image"
+META_FILE = "glyph_model.json"
+# Types outside scikit-learn's and numpy's basics that an estimator logged by glyphlab holds;
+# skops refuses to load any other (a model file from elsewhere cannot smuggle in code).
+SKOPS_TRUSTED = ["sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+                 "sklearn.neural_network._stochastic_optimizers.SGDOptimizer"]
+# What a logged model needs to run, besides glyphlab's bundled code (pinned to the versions here).
+REQUIREMENTS = {"torch": ("mlflow", "numpy", "pandas", "pillow", "torch"),
+                "sklearn": ("mlflow", "numpy", "pandas", "pillow", "scikit-learn", "skops")}
+
+
+def log_model(cfg, model, glyphs) -> None:
+    """Log ``model`` (a trained torch net or sklearn estimator) as the run's pyfunc model ``model``.
+
+    ``glyphs`` is the training :class:`~glyphlab.data.GlyphSet`: it gives the class names,
+    the image size and the input example. Also logs ``classes.json``.
+    """
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    n_positions = 1 if glyphs.labels.ndim == 1 else glyphs.labels.shape[1]
+    meta = {"family": cfg.model.family, "classes": list(glyphs.classes), "image_size": glyphs.image_size,
+            "n_positions": n_positions, "model": cfg.model.name, "data": cfg.data.name}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if cfg.model.family == "sklearn":
+            import skops.io
+
+            skops.io.dump(model, tmp / "estimator.skops")
+            artifacts = {"estimator": str(tmp / "estimator.skops")}
+        else:
+            import torch
+            from omegaconf import OmegaConf
+
+            kwargs = OmegaConf.to_container(cfg.model.net, resolve=True)
+            meta["net"] = {"target": kwargs.pop("_target_"),
+                           "kwargs": {**kwargs, "image_size": glyphs.image_size, "n_classes": glyphs.n_classes,
+                                      "n_positions": n_positions}}
+            torch.save(model.state_dict(), tmp / "weights.pt")
+            artifacts = {"weights": str(tmp / "weights.pt")}
+        (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        artifacts["meta"] = str(tmp / META_FILE)
+
+        columns = output_columns(meta["classes"], n_positions)
+        signature = ModelSignature(inputs=Schema([ColSpec("binary", INPUT_COLUMN)]),
+                                   outputs=Schema([ColSpec("float", c) for c in columns]))
+        # A scanned-looking example: dark ink on light paper, which the model turns around itself.
+        example = pd.DataFrame({INPUT_COLUMN: [encode_png(255 - glyphs.images[0])]})
+        # glyphlab's code goes with the model, so it loads where glyphlab is not installed.
+        shutil.copytree(Path(__file__).resolve().parent, tmp / "code" / "glyphlab",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        mlflow.pyfunc.log_model(name="model", python_model=str(Path(__file__).with_name("serving_entry.py")),
+                                artifacts=artifacts, code_paths=[str(tmp / "code" / "glyphlab")], signature=signature,
+                                input_example=example, pip_requirements=_requirements(meta["family"]),
+                                metadata={k: meta[k] for k in ("classes", "image_size", "n_positions")})
+    mlflow.log_dict({"classes": list(glyphs.classes)}, "classes.json")
+
+
+class GlyphModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc: image files in, class probabilities out (see the module docstring)."""
+
+    def load_context(self, context):
+        self.meta = json.loads(Path(context.artifacts["meta"]).read_text(encoding="utf-8"))
+        self.columns = output_columns(self.meta["classes"], self.meta["n_positions"])
+        if self.meta["family"] == "sklearn":
+            import skops.io
+
+            self.estimator = skops.io.load(context.artifacts["estimator"], trusted=SKOPS_TRUSTED)
+            self.net = None
+        else:
+            import importlib
+
+            import torch
+
+            module, _, name = self.meta["net"]["target"].rpartition(".")
+            self.net = getattr(importlib.import_module(module), name)(**self.meta["net"]["kwargs"])
+            self.net.load_state_dict(torch.load(context.artifacts["weights"], map_location="cpu",
+                                                weights_only=True))
+            self.net.eval()
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        images = np.stack([decode(data, self.meta["image_size"], where=f"image {i}")
+                           for i, data in enumerate(_column(model_input))])   # uint8 [N, S, S]
+        proba = self.predict_images(images)
+        return pd.DataFrame(proba.reshape(len(images), -1), columns=self.columns)
+
+    def predict_images(self, images: np.ndarray) -> np.ndarray:
+        """float32 ``[N, C]`` (or ``[N, P, C]``) probabilities for preprocessed uint8 images ``[N, S, S]``."""
+        if self.net is None:
+            from glyphlab.models.sklearn import predict_proba
+
+            return predict_proba(self.estimator, images)
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(images).unsqueeze(1).float() / 255.0     # [N, 1, S, S] in 0..1
+            return torch.softmax(self.net(x), dim=-1).numpy()
+
+
+def decode(data, image_size: int, where: str = "image") -> np.ndarray:
+    """Image file bytes (or their base64 text) → uint8 ``[image_size, image_size]``, ink bright on dark."""
+    from glyphlab.data import DataError
+    from glyphlab.data.folder import load_image
+
+    if isinstance(data, str):  # base64 text from a client that did not go through the signature
+        try:
+            data = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise DataError(f"{where}: expected image file bytes or their base64 text, "
+                            f"got a string that is not base64") from None
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DataError(f"{where}: expected image file bytes (PNG, JPEG, ...), got {type(data).__name__}")
+    try:
+        image, _ = load_image(io.BytesIO(bytes(data)), image_size)
+    except DataError as e:
+        raise DataError(f"{where}: {e}") from None
+    except Exception as e:  # Pillow raises many kinds on bytes that are not an image
+        raise DataError(f"{where}: cannot read it as an image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    return image
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """uint8 ``[H, W]`` gray image → PNG file bytes (to feed arrays to the model)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def output_columns(classes: list[str], n_positions: int = 1) -> list[str]:
+    return list(classes) if n_positions == 1 else [f"{p}:{c}" for p in range(n_positions) for c in classes]
+
+
+def load(model_uri: str):
+    """Load a glyphlab model: returns ``(pyfunc model, class names)``.
+
+    Raises :class:`glyphlab.data.DataError` (one line) when the URI cannot be loaded or names a
+    model that does not take glyph images (e.g. one logged before glyphlab logged pyfuncs).
+    """
+    from glyphlab.data import DataError
+
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except Exception as e:  # MlflowException, OSError, ...: all mean "this URI gives no model"
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"cannot load model {model_uri}: {message}") from None
+    inputs = model.metadata.get_input_schema()
+    names = inputs.input_names() if inputs is not None else []
+    if names != [INPUT_COLUMN]:
+        raise DataError(f"model {model_uri} is not a glyphlab image model: expected one input column "
+                        f"{INPUT_COLUMN!r}, found {names or 'no input schema'}")
+    return model, model.metadata.get_output_schema().input_names()
+
+
+def _column(model_input):
+    if isinstance(model_input, pd.DataFrame):
+        if INPUT_COLUMN not in model_input.columns:
+            from glyphlab.data import DataError
+
+            raise DataError(f"expected a column {INPUT_COLUMN!r} of image file bytes, "
+                            f"got columns {list(model_input.columns)}")
+        return model_input[INPUT_COLUMN].tolist()
+    if isinstance(model_input, dict):
+        return list(model_input[INPUT_COLUMN])
+    return list(model_input)
+
+
+def _requirements(family: str) -> list[str]:
+    """Pinned requirements, given explicitly (MLflow's inference of them is slow)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in REQUIREMENTS[family]]

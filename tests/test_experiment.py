@@ -1,0 +1,99 @@
+"""Whole runs: real Hydra composition, real training on tiny data, a real MLflow store in a temp dir."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TINY, TINY_SKLEARN, all_runs, cli, compose
+
+STANDARD_METRICS = {"test/accuracy", "test/macro_f1", "time/fit_s", "model/n_params", "data/n_train"}
+STANDARD_ARTIFACTS = {"confusion_matrix.png", "confusion_matrix.csv", "config.yaml", "train_samples.png"}
+
+
+def run_in_process(overrides):
+    from glyphlab.experiment import run
+
+    return run(compose(overrides))
+
+
+def check_standard_run(client, run, model):
+    m, t, p = run.data.metrics, run.data.tags, run.data.params
+    assert STANDARD_METRICS <= set(m), set(m)
+    assert 0.0 <= m["test/accuracy"] <= 1.0
+    assert any(k.startswith("test/class_accuracy/") for k in m)
+    assert (t["model"], t["data"], t["augmentation"]) == (model, "runes", "none")
+    assert p["data.image_size"] == "16" and p["model.name"] == model and p["seed"] == "0"
+    assert run.info.status == "FINISHED"
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert STANDARD_ARTIFACTS <= arts, arts
+    assert len(client.get_metric_history(run.info.run_id, "val/accuracy")) >= 2
+    assert len(client.get_metric_history(run.info.run_id, "train/loss")) >= 2
+    csv = client.download_artifacts(run.info.run_id, "confusion_matrix.csv")
+    rows = open(csv, encoding="utf-8").read().splitlines()
+    assert rows[0].split(",")[1:] == list("ᚠᚢᚦᚫᚱᚲᚷᚹᚺᚾᛁᛃᛇᛈᛉᛋᛏᛒᛖᛗᛚᛜᛞᛟ")
+    counts = np.array([[int(v) for v in r.split(",")[1:]] for r in rows[1:]])
+    assert counts.sum() == m["data/n_test"]
+
+
+@pytest.mark.parametrize("model,overrides", [("sklearn_mlp", TINY_SKLEARN), ("cnn", TINY)])
+def test_single_run_logs_everything(store, model, overrides):
+    val_accuracy = run_in_process([f"model={model}", *overrides])
+    client, runs = all_runs(store)
+    assert len(runs) == 1
+    check_standard_run(client, runs[0], model)
+    assert val_accuracy == pytest.approx(runs[0].data.metrics["val/final_accuracy"])
+
+
+def test_cli_run_prints_summary_and_logs(store, tmp_path):
+    p = cli("model=mlp", *TINY, f"hydra.run.dir={tmp_path / 'out'}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    client, runs = all_runs(store)
+    assert len(runs) == 1
+    check_standard_run(client, runs[0], "mlp")
+    assert f"MLflow run {runs[0].info.run_id}" in p.stdout
+    assert f"mlflow ui --backend-store-uri {store}" in p.stdout
+
+
+def test_multirun_groups_children_under_one_parent(store, tmp_path):
+    p = cli("-m", "model=sklearn_mlp,mlp", *TINY, "seed=0",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    client, runs = all_runs(store)
+    parents = [r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 2 and len(runs) == 3
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    assert {c.data.tags["model"] for c in children} == {"sklearn_mlp", "mlp"}
+    assert parents[0].info.status == "FINISHED" and parents[0].data.metrics["sweep/n_failed"] == 0
+
+
+def test_failing_run_ends_failed_with_error_and_one_line(store, tmp_path):
+    p = cli("model=sklearn_mlp", *TINY_SKLEARN, "data.root=/nonexistent/drawings", f"hydra.run.dir={tmp_path}")
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    last = [line for line in p.stderr.splitlines() if line.strip()][-1]
+    assert last.startswith("glyphlab: error:") and "/nonexistent/drawings" in last
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert "/nonexistent/drawings" in runs[0].data.tags["error"]
+
+
+def test_same_seed_same_result(store):
+    run_in_process(["model=cnn", *TINY])
+    run_in_process(["model=cnn", *TINY])
+    client, runs = all_runs(store)
+    a, b = (r.data.metrics for r in runs)
+    assert a["test/accuracy"] == b["test/accuracy"]
+    cms = [open(client.download_artifacts(r.info.run_id, "confusion_matrix.csv")).read() for r in runs]
+    assert cms[0] == cms[1]
+
+
+def test_default_store_is_repo_mlruns_whatever_the_cwd(monkeypatch, tmp_path):
+    from glyphlab import project_root
+    from glyphlab.tracking import tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    cfg = compose()
+    assert tracking_uri(cfg.tracking) == f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
+    assert tracking_uri(compose(["tracking.uri=http://127.0.0.1:5000"]).tracking) == "http://127.0.0.1:5000"

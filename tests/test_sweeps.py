@@ -1,0 +1,136 @@
+"""Sweeps: one MLflow parent run per multirun with its children, across launchers; Optuna; presets."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import ROOT, all_runs, cli
+
+# Valid for every model family at once (++ adds the key where a family lacks it; it is then unused).
+TINY_ANY = ["data.samples_per_class=12", "data.image_size=16", "trainer.max_epochs=1", "++model.batch_size=64",
+            "++model.max_epochs=2", "trainer.enable_progress_bar=false", "tracking.log_model=false"]
+
+
+def sweep(tmp_path, *args):
+    p = cli("-m", *args, *TINY_ANY, f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+def parent_and_children(store):
+    client, runs = all_runs(store)
+    parents = [r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent"]
+    assert len(parents) == 1, [r.data.tags for r in runs]
+    parent = parents[0]
+    children = [r for r in runs if r is not parent]
+    assert all(r.data.tags.get("mlflow.parentRunId") == parent.info.run_id for r in children)
+    assert parent.info.status == "FINISHED" and all(r.info.status == "FINISHED" for r in children)
+    assert parent.data.metrics["sweep/n_children"] == len(children)
+    assert parent.data.metrics["sweep/n_failed"] == 0
+    return client, parent, children
+
+
+def by_job(children):
+    return {(r.data.tags["model"], r.data.tags["seed"]): r for r in children}
+
+
+@pytest.fixture(scope="module")
+def basic_sweep(tmp_path_factory):
+    """`python run.py -m model=sklearn_mlp,cnn seed=0,1` (basic launcher), into its own store."""
+    tmp = tmp_path_factory.mktemp("basic")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    env = {"MLFLOW_TRACKING_URI": uri, "GLYPHLAB_CACHE": str(tmp / "cache")}
+    p = cli("-m", "model=sklearn_mlp,cnn", "seed=0,1", *TINY_ANY, f"hydra.sweep.dir={tmp / 'sweep'}", env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return uri
+
+
+def test_basic_launcher_groups_four_children(basic_sweep):
+    client, parent, children = parent_and_children(basic_sweep)
+    jobs = by_job(children)
+    assert set(jobs) == {("sklearn_mlp", "0"), ("sklearn_mlp", "1"), ("cnn", "0"), ("cnn", "1")}
+    assert all(r.data.tags["data"] == "runes" and r.data.tags["augmentation"] == "none" for r in children)
+    tags = parent.data.tags
+    assert tags["launcher"] == "BasicLauncher" and tags["sweeper"] == "BasicSweeper"
+    assert "model=sklearn_mlp,cnn seed=0,1" in tags["overrides"]
+    assert parent.info.run_name.startswith("sweep model=sklearn_mlp,cnn seed=0,1")
+    # Repeats: the seed drives the split (a different test set) and the initialisation.
+    for model in ("sklearn_mlp", "cnn"):
+        a, b = jobs[(model, "0")], jobs[(model, "1")]
+        assert a.data.params["seed"] == "0" and b.data.params["seed"] == "1"
+        assert a.data.metrics["val/final_accuracy"] != b.data.metrics["val/final_accuracy"] or \
+            a.data.metrics["test/accuracy"] != b.data.metrics["test/accuracy"]
+
+
+def test_joblib_launcher_links_children_from_other_processes(basic_sweep, store, tmp_path):
+    p = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=sklearn_mlp,cnn", "seed=0")
+    assert "Joblib.Parallel(n_jobs=2" in p.stdout + p.stderr
+    client, parent, children = parent_and_children(store)
+    assert set(by_job(children)) == {("sklearn_mlp", "0"), ("cnn", "0")}
+    assert parent.data.tags["launcher"] == "JoblibLauncher"
+    assert (tmp_path / "sweep" / ".mlflow_parent_run_id").read_text() == parent.info.run_id
+    # each of the 2 parallel jobs takes its share of the cores
+    cores = len(os.sched_getaffinity(0))
+    assert {r.data.tags["threads"] for r in children} == {str(max(1, cores // 2))}
+    # a job gives the same result whichever process runs it
+    _, basic_runs = all_runs(basic_sweep)
+    basic = by_job(r for r in basic_runs if "mlflow.parentRunId" in r.data.tags)
+    for key, run in by_job(children).items():
+        assert run.data.metrics["test/accuracy"] == basic[key].data.metrics["test/accuracy"], key
+
+
+def test_optuna_trials_are_children_and_best_params_on_parent(store, tmp_path):
+    sweep(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=2", "model=sklearn_mlp")
+    client, parent, children = parent_and_children(store)
+    assert len(children) == 2 and parent.data.tags["sweeper"] == "OptunaSweeper"
+    best = OmegaConf.load(tmp_path / "sweep" / "optimization_results.yaml")
+    searched = {"model.estimator.learning_rate_init", "model.estimator.hidden_layer_sizes", "model.estimator.alpha"}
+    assert set(best.best_params) == searched
+    assert {k for k in parent.data.params} == {f"best.{k}" for k in searched}
+    assert parent.data.metrics["best/val_accuracy"] == pytest.approx(
+        max(r.data.metrics["val/final_accuracy"] for r in children))
+    # every trial ran with its own sampled values
+    assert len({r.data.params["model.estimator.alpha"] for r in children}) == 2
+
+
+def compose_with_hydra(overrides):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+
+
+@pytest.mark.parametrize("model", ["cnn", "mlp", "sklearn_mlp"])
+def test_optuna_search_space_follows_the_model(model):
+    cfg = compose_with_hydra(["hparams_search=optuna", f"model={model}"])
+    params = cfg.hydra.sweeper.params
+    assert cfg.hydra.sweeper.direction == "maximize" and len(params) == 3
+    for key in params:  # every searched key exists in the chosen model's config
+        assert OmegaConf.select(cfg, key, default="absent") != "absent", key
+    assert any("log" in v for v in params.values())
+
+
+def test_mlp_vs_cnn_preset():
+    cfg = compose_with_hydra(["+experiment=mlp_vs_cnn"])
+    assert dict(cfg.hydra.sweeper.params) == {"model": "sklearn_mlp,mlp,cnn", "augmentation": "none,rotate",
+                                              "seed": "0,1,2"}
+    assert cfg.data.name == "runes" and cfg.tracking.experiment == "mlp_vs_cnn"
+    for model in ("sklearn_mlp", "mlp", "cnn"):  # every option the preset sweeps exists
+        assert compose_with_hydra(["+experiment=mlp_vs_cnn", f"model={model}", "augmentation=rotate"]).model.name == model
+
+
+def test_limit_threads():
+    import torch
+
+    from glyphlab.experiment import ConfigError, limit_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert limit_threads(1) == 1 == torch.get_num_threads()
+        assert limit_threads(None) == 1  # outside a joblib sweep: left as it is
+        with pytest.raises(ConfigError, match="threads must be at least 1"):
+            limit_threads(0)
+    finally:
+        torch.set_num_threads(before)
