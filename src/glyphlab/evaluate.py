@@ -76,7 +76,8 @@ def readable_name(char: str) -> str:
     except (ValueError, IndexError):
         return char.encode("unicode_escape").decode()
     tail = words[words.index("LETTER") + 1:] if "LETTER" in words else words
-    return (" ".join(tail[:2]) if len(char) == 1 else "_".join(tail[:1]) + f"+{len(char) - 1}").lower()
+    short = " ".join(tail[:2] if tail[:1] == ["SMALL"] else tail[:1])  # "fehu", "small a"
+    return (short if len(char) == 1 else f"{short}+{len(char) - 1}").lower()
 
 
 def metric_safe(name: str) -> str:
@@ -156,17 +157,23 @@ def save_image_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], 
     def caption(label) -> str:
         return "".join(classes[c] if font else names[c] for c in np.atleast_1d(label))
 
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * (1.25 if predicted is None else 1.45)),
-                             squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
-            text, color = caption(labels[k]), "black"
-            if predicted is not None and not np.array_equal(predicted[k], labels[k]):
-                text, color = f"{caption(predicted[k])}\n({text})", "red"
-            ax.set_title(text, fontproperties=font, fontsize=8, color=color)
-    fig.suptitle(title)
-    fig.tight_layout()
+    # One mosaic in one axes: a subplot per image costs seconds per figure.
+    h, w = images.shape[1:3]
+    cell_h = h + int(h * (0.45 if predicted is None else 0.8))  # room for the caption above each image
+    mosaic = np.full((rows * cell_h, cols * (w + 2)), 255, np.uint8)
+    fig, ax = plt.subplots(figsize=(cols * 1.0, rows * cell_h / w * 1.0))
+    for k in range(n):
+        r, c = divmod(k, cols)
+        top, left = r * cell_h + (cell_h - h), c * (w + 2)
+        mosaic[top:top + h, left:left + w] = 255 - images[k]  # dark ink on white reads like paper
+        text, color = caption(labels[k]), "black"
+        if predicted is not None and not np.array_equal(predicted[k], labels[k]):
+            text, color = f"{caption(predicted[k])}\n({text})", "red"
+        ax.text(left + w / 2, top - 1, text, ha="center", va="bottom", fontproperties=font, fontsize=8,
+                color=color)
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.axis("off")
+    ax.set_title(title)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.95 if title else 0.99)
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -1,0 +1,164 @@
+"""The stroke engine and the synthetic sets: runes, kana, latin, digits_synth."""
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glyphlab.data import DataError, GlyphSet, load
+from glyphlab.data import kanjivg, runes
+from glyphlab.data.strokes import render_glyph, synthesize
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def ink_box_area(images: np.ndarray) -> np.ndarray:
+    """Area of the bounding box of pixels >= 128, per image: float [N]."""
+    areas = []
+    for img in images:
+        ys, xs = np.nonzero(img >= 128)
+        areas.append((np.ptp(ys) + 1) * (np.ptp(xs) + 1) if len(ys) else 0)
+    return np.array(areas, dtype=float)
+
+
+def check_set(glyphs: GlyphSet, n_classes: int, per_class: int, size: int):
+    assert glyphs.images.shape == (n_classes * per_class, size, size)
+    assert glyphs.images.dtype == np.uint8 and glyphs.labels.dtype == np.int64
+    assert glyphs.n_classes == n_classes
+    assert np.array_equal(glyphs.class_counts(), np.full(n_classes, per_class))
+    assert glyphs.images.reshape(len(glyphs), -1).max(1).min() >= 200   # ink in every image
+    assert np.median(glyphs.images) == 0                                 # dark ground
+    border = np.concatenate([glyphs.images[:, 0], glyphs.images[:, -1],
+                             glyphs.images[:, :, 0], glyphs.images[:, :, -1]], axis=1)
+    assert border.max() == 0                                             # the glyph stays inside
+
+
+def test_rune_order_is_the_elder_futhark_row():
+    assert runes.RUNES == "ᚠᚢᚦᚫᚱᚲᚷᚹᚺᚾᛁᛃᛇᛈᛉᛋᛏᛒᛖᛗᛚᛜᛞᛟ"
+    assert set(runes.STROKES) == set(runes.RUNES)
+
+
+def test_runes_shapes_labels_and_every_class_distinct():
+    glyphs = runes.build(image_size=32, samples_per_class=6, seed=0)
+    check_set(glyphs, 24, 6, 32)
+    assert glyphs.classes == list(runes.RUNES)
+    assert np.array_equal(glyphs.labels, np.repeat(np.arange(24), 6))
+    # Without variation each rune is its own picture.
+    plain = dict(jitter=0, wobble=0, rotation=0, slant=0, scale=[1, 1], shift=0, pen_width=[0.08, 0.08])
+    clean = runes.build(image_size=32, samples_per_class=1, seed=0, **plain).images.reshape(24, -1)
+    assert len({img.tobytes() for img in clean}) == 24
+
+
+def test_same_seed_same_images_other_seed_other_images():
+    a = runes.build(samples_per_class=4, seed=1)
+    b = runes.build(samples_per_class=4, seed=1)
+    c = runes.build(samples_per_class=4, seed=2)
+    assert np.array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, c.images)
+
+
+def test_render_glyph_is_antialiased_and_seeded():
+    stroke = [np.array([[0.2, 0.2], [0.8, 0.7]]), np.array([[0.5, 0.5]])]  # a line and a dot
+    img = render_glyph(stroke, 3, 24, np.random.default_rng(0))
+    assert img.shape == (3, 24, 24) and img.dtype == np.uint8
+    assert ((img > 0) & (img < 255)).any() and (img == 255).any()
+    assert np.array_equal(img, render_glyph(stroke, 3, 24, np.random.default_rng(0)))
+
+
+def test_bad_style_is_a_data_error():
+    with pytest.raises(DataError, match="pen_width"):
+        runes.build(samples_per_class=2, pen_width=[0.1, 0.05])
+    with pytest.raises(DataError, match="colour"):
+        runes.build(samples_per_class=2, colour=1)
+    with pytest.raises(DataError, match="per class"):
+        synthesize([[np.zeros((2, 2))]], ["a", "b"], 2, 16, 0)
+
+
+def test_runes_root_reads_the_folder_in_rune_order(monkeypatch, tmp_path):
+    calls = {}
+
+    def fake_read_folder(root, *, image_size, on_bad_file, class_order):
+        calls.update(root=root, image_size=image_size, on_bad_file=on_bad_file, class_order=class_order)
+        return GlyphSet(np.zeros((1, image_size, image_size), np.uint8), np.zeros(1), ["ᚠ"])
+
+    monkeypatch.setattr("glyphlab.data.folder.read_folder", fake_read_folder)
+    runes.build(image_size=28, root=tmp_path, on_bad_file="error")
+    assert calls == dict(root=tmp_path, image_size=28, on_bad_file="error", class_order=list(runes.RUNES))
+
+
+def test_kana_charsets():
+    assert len(kanjivg.HIRAGANA) == 83 and len(kanjivg.KATAKANA) == 86
+    named = {"all": kanjivg.HIRAGANA + kanjivg.KATAKANA, "hiragana": kanjivg.HIRAGANA,
+             "katakana": kanjivg.KATAKANA}
+    assert kanjivg.resolve_charset("hiragana", named) == kanjivg.HIRAGANA
+    assert set(kanjivg.HIRAGANA + kanjivg.KATAKANA) <= set(kanjivg.available_characters())
+    glyphs = kanjivg.build_kana(image_size=32, samples_per_class=3, seed=0, charset="katakana")
+    check_set(glyphs, 86, 3, 32)
+    assert glyphs.classes == list(kanjivg.KATAKANA)
+    hira = kanjivg.build_kana(image_size=32, samples_per_class=3, seed=0, charset="hiragana")
+    assert hira.classes == list(kanjivg.HIRAGANA)
+
+
+def test_explicit_charset_keeps_order_and_is_independent_of_other_classes():
+    some = kanjivg.build_kana(image_size=32, samples_per_class=4, seed=3, charset="ンア イ")
+    assert some.classes == ["ン", "ア", "イ"]
+    check_set(some, 3, 4, 32)
+    alone = kanjivg.build_kana(image_size=32, samples_per_class=4, seed=3, charset="イ")
+    assert np.array_equal(alone.images, some.images[some.labels == 2])
+
+
+def test_unknown_or_repeated_characters_are_named():
+    with pytest.raises(DataError, match="☃"):
+        kanjivg.build_kana(samples_per_class=2, charset="ア☃")
+    with pytest.raises(DataError, match="ア"):
+        kanjivg.build_kana(samples_per_class=2, charset="アイア")
+    with pytest.raises(DataError, match="renderer"):
+        kanjivg.build_kana(samples_per_class=2, renderer="crayon")
+
+
+def test_small_kana_stay_smaller_than_their_full_size_twins():
+    pairs = "ぁあっつャヤゃやョヨ"
+    glyphs = kanjivg.build_kana(image_size=48, samples_per_class=20, seed=0, charset=pairs)
+    area = np.array([ink_box_area(glyphs.images[glyphs.labels == k]).mean() for k in range(len(pairs))])
+    small, full = area[0::2], area[1::2]
+    assert (small < 0.75 * full).all(), dict(zip(pairs, area.round()))
+
+
+def test_kana_fonts_renderer_is_delegated(monkeypatch):
+    calls = {}
+
+    def render_fonts(chars, *, image_size, samples_per_class, seed, font_files):
+        calls.update(chars=chars, image_size=image_size, samples_per_class=samples_per_class,
+                     seed=seed, font_files=font_files)
+        return "from fonts"
+
+    monkeypatch.setitem(sys.modules, "glyphlab.data.fonts", types.SimpleNamespace(render_fonts=render_fonts))
+    out = kanjivg.build_kana(image_size=40, samples_per_class=5, seed=7, charset="アイ",
+                             renderer="fonts", font_files=["x.ttf"])
+    assert out == "from fonts"
+    assert calls == dict(chars="アイ", image_size=40, samples_per_class=5, seed=7, font_files=["x.ttf"])
+
+
+def test_latin_and_digits():
+    upper = kanjivg.build_latin(image_size=32, samples_per_class=3, seed=0, charset="upper")
+    check_set(upper, 26, 3, 32)
+    assert "".join(upper.classes) == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    assert "".join(kanjivg.build_latin(samples_per_class=1, charset="lower").classes) == kanjivg.LOWER
+    both = kanjivg.build_latin(image_size=32, samples_per_class=10, seed=0, charset="oO")
+    assert both.classes == ["o", "O"]
+    assert ink_box_area(both.images[:10]).mean() < 0.7 * ink_box_area(both.images[10:]).mean()
+    digits = kanjivg.build_digits(image_size=28, samples_per_class=3, seed=0)
+    check_set(digits, 10, 3, 28)
+    assert "".join(digits.classes) == "0123456789"
+
+
+@pytest.mark.parametrize("name,n_classes", [("runes", 24), ("kana", 169), ("latin", 52), ("digits_synth", 10)])
+def test_data_yaml_keys_match_the_builder(name, n_classes):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(CONF), version_base=None):
+        cfg = compose("config", overrides=[f"data={name}", "data.samples_per_class=3", "data.image_size=24"])
+    glyphs = load(OmegaConf.to_container(cfg.data, resolve=True))
+    assert glyphs.n_classes == n_classes and len(glyphs) == 3 * n_classes
