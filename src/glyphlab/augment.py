@@ -149,20 +149,20 @@ def benchmark_augment(image_size: int = 32, batch: int = 128, min_seconds: float
     """
     from omegaconf import OmegaConf
 
-    torch.manual_seed(0)
-    x = _test_glyphs(batch, image_size)
     rates = {}
-    for path in sorted(Path(conf_dir).glob("*.yaml")):
-        augmenter = build_augmenter(OmegaConf.load(path))
-        if augmenter is None:
-            continue
-        with torch.no_grad():
-            augmenter(x)  # warm-up: first call builds kernels and caches
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        x = _test_glyphs(batch, image_size)
+        for path in sorted(Path(conf_dir).glob("*.yaml")):
+            augmenter = build_augmenter(OmegaConf.load(path))
+            if augmenter is None:
+                continue
+            augmenter(x)  # warm-up: first calls build kernels and caches
             calls, started = 0, time.perf_counter()
             while (elapsed := time.perf_counter() - started) < min_seconds or calls < 3:
                 augmenter(x)
                 calls += 1
-        rates[path.stem] = calls * batch / elapsed
+            rates[path.stem] = calls * batch / elapsed
     return rates
 
 
@@ -172,10 +172,11 @@ def benchmark_elastic(image_size: int = 32, batch: int = 128, repeats: int = 40)
     justifies the hand-written smoothing."""
     from kornia.geometry.transform import elastic_transform2d
 
-    torch.manual_seed(0)
-    x = _test_glyphs(batch, image_size)
-    stage = RandomElasticPixels(alpha=34, sigma=4, p=1.0)
-    params = stage.forward_parameters(x.shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        x = _test_glyphs(batch, image_size)
+        stage = RandomElasticPixels(alpha=34, sigma=4, p=1.0)
+        params = stage.forward_parameters(x.shape)
     size, alpha = stage.kernel_size, 2 * stage.alpha_px / image_size
     calls = {"kornia": lambda: elastic_transform2d(x, params["noise"], (size, size), (4.0, 4.0), (alpha, alpha)),
              "glyphlab": lambda: stage.apply_transform(x, params, stage.flags)}

@@ -74,6 +74,9 @@ def run(cfg: DictConfig) -> float:
         evaluate.save_image_grid(x_train[shown], y_train[shown], glyphs.classes, tmp / "train_samples.png",
                                  title="training samples")
         mlflow.log_artifact(tmp / "train_samples.png")
+        if cfg.augmentation.name != "none":  # what the model saw: originals beside augmented versions
+            augment.preview(glyphs.images[train], cfg.augmentation, tmp / "augmentation_samples.png", seed=cfg.seed)
+            mlflow.log_artifact(tmp / "augmentation_samples.png")
         weights = None
         if cfg.data.get("class_weights") == "balanced":
             weights = datasets.class_weights(y_train.ravel(), glyphs.n_classes)  # sequences: positions pooled
