@@ -16,9 +16,23 @@ TINY = ["data.samples_per_class=24", "data.image_size=16", "trainer.max_epochs=2
 TINY_SKLEARN = ["data.samples_per_class=24", "data.image_size=16", "model.max_epochs=3"]
 
 
+@pytest.fixture(scope="session")
+def empty_store_file(tmp_path_factory):
+    """An empty, fully migrated MLflow SQLite file: creating one costs seconds, copying it nothing."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
 @pytest.fixture
-def store(tmp_path, monkeypatch):
+def store(tmp_path, monkeypatch, empty_store_file):
     """An empty MLflow SQLite store (and data cache) in a temp dir; returns its tracking URI."""
+    import shutil
+
+    (tmp_path / "mlruns").mkdir()
+    shutil.copy(empty_store_file, tmp_path / "mlruns" / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))

@@ -142,11 +142,13 @@ def predict_drawing(model, png: bytes, lock: threading.Lock, name_of) -> dict:
     from glyphlab.predict import predict
     from glyphlab.serving import decode, encode_png
 
-    image_size = model.metadata.metadata.get("image_size") if model.metadata.metadata else None
-    seen = decode(png, int(image_size), where="drawing") if image_size else None   # raises on a non-image
+    meta = model.metadata.metadata or {}
+    # What the model sees, from the model's own preprocessing; raises DataError on a non-image.
+    seen = decode(png, int(meta["image_size"]), where="drawing", squeeze=int(meta.get("n_positions", 1)) > 1) \
+        if "image_size" in meta else None
     started = time.perf_counter()
     with lock:
-        top = predict(model, [png], TOP_K)[0]
+        top = predict(model, [png], TOP_K)[0]["top"]
     return {"top": [{**guess, "name": name_of(guess["class"])} for guess in top],
             "seen": None if seen is None else "data:image/png;base64," + base64.b64encode(encode_png(seen)).decode(),
             "ms": round(1000 * (time.perf_counter() - started), 1)}

@@ -52,10 +52,10 @@ def main(cfg: DictConfig) -> float:
 
 
 def run(cfg: DictConfig) -> float:
-    from glyphlab import augment, evaluate, tracking
+    from glyphlab import evaluate, tracking
 
     check_config(cfg)
-    threads = limit_threads(cfg.get("threads"))
+    threads = limit_threads(cfg.get("threads"), with_torch=cfg.model.family == "torch")
     seed_everything(cfg.seed)
     with tracking.start_run(cfg) as active, tempfile.TemporaryDirectory() as tmp:
         import mlflow
@@ -67,7 +67,19 @@ def run(cfg: DictConfig) -> float:
         train, val, test = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
 
         # 2. Augmentation: offline copies of the train split (online happens per batch in training).
-        x_train, y_train = augment.inflate(glyphs.images[train], glyphs.labels[train], cfg.augmentation, cfg.seed)
+        augmentation = cfg.augmentation
+        if cfg.model.family == "sklearn" and augmentation.mode == "online":
+            # sklearn sees no batches: give it the same transform as materialised copies instead
+            augmentation = OmegaConf.merge(augmentation, {"mode": "offline"})
+            print(f"glyphlab: {cfg.model.name} cannot augment online; using {augmentation.copies} offline copies",
+                  file=sys.stderr)
+        mlflow.set_tag("augmentation_mode", augmentation.mode)
+        if augmentation.mode == "offline" and not augmentation.get("copies"):
+            x_train, y_train = glyphs.images[train], glyphs.labels[train]  # nothing to add: no torch/kornia import
+        else:
+            from glyphlab import augment  # torch + kornia: ~3 CPU-s of an sklearn run's start (BENCHMARKS.md)
+
+            x_train, y_train = augment.inflate(glyphs.images[train], glyphs.labels[train], augmentation, cfg.seed)
         mlflow.log_metrics({"data/n_train": len(x_train), "data/n_train_original": len(train),
                             "data/n_val": len(val), "data/n_test": len(test), "data/n_classes": glyphs.n_classes})
         shown = np.random.default_rng(cfg.seed).permutation(len(x_train))[:64]
@@ -75,7 +87,9 @@ def run(cfg: DictConfig) -> float:
                                  title="training samples")
         mlflow.log_artifact(tmp / "train_samples.png")
         if cfg.augmentation.name != "none":  # what the model saw: originals beside augmented versions
-            augment.preview(glyphs.images[train], cfg.augmentation, tmp / "augmentation_samples.png", seed=cfg.seed)
+            from glyphlab import augment
+
+            augment.preview(glyphs.images[train], augmentation, tmp / "augmentation_samples.png", seed=cfg.seed)
             mlflow.log_artifact(tmp / "augmentation_samples.png")
         weights = None
         if cfg.data.get("class_weights") == "balanced":
@@ -141,15 +155,19 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"split.{key} must be a fraction between 0 and 1, got {cfg.split[key]}")
 
 
-def limit_threads(threads: int | None = None) -> int:
+def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
     """Cap the threads of torch and of the BLAS under numpy/sklearn; returns the number in force.
 
     ``threads`` (the ``threads`` config key) wins when given. Otherwise, under
     ``hydra/launcher=joblib``, each of the ``n_jobs`` parallel jobs gets ``cores // n_jobs``
     (at least 1) so they share the cores instead of oversubscribing them; else all cores.
+    ``with_torch=False`` (sklearn runs) leaves torch unimported: its import is ~2.5 CPU-s of start-up.
     """
-    import torch
     from threadpoolctl import threadpool_limits
+
+    torch = None
+    if with_torch or "torch" in sys.modules:
+        import torch
 
     if threads is None:
         from hydra.core.hydra_config import HydraConfig
@@ -163,8 +181,11 @@ def limit_threads(threads: int | None = None) -> int:
     if threads is not None:
         if threads < 1:
             raise ConfigError(f"threads must be at least 1 (or null), got {threads}")
-        torch.set_num_threads(threads)
+        if torch is not None:
+            torch.set_num_threads(threads)
         threadpool_limits(threads)
+    if torch is None:  # the BLAS: `threads`, or one per core
+        return threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     return torch.get_num_threads()
 
 
@@ -220,12 +241,21 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
                                 512, shuffle=False)
     from hydra.core.hydra_config import HydraConfig
 
+    # Checkpoints go to the run's Hydra output dir: last.ckpt after every epoch, interrupted.ckpt
+    # when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from either.
     root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(tmp)
+    checkpoints = Path(root) / "checkpoints"
     trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root,
                           callbacks=[EpochMetricsToMlflow(),
-                                     pl.callbacks.ModelCheckpoint(dirpath=Path(root) / "checkpoints", save_last=True,
-                                                                  save_top_k=0)])
-    trainer.fit(module, train_batches, val_batches, ckpt_path=cfg.get("ckpt_path"))
+                                     pl.callbacks.ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0),
+                                     pl.callbacks.OnExceptionCheckpoint(dirpath=checkpoints, filename="interrupted")])
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} (not a file)")
+    import mlflow
+
+    mlflow.set_tag("checkpoints", str(checkpoints))
+    trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
     net = module.net.cpu()
     n_params = sum(p.numel() for p in net.parameters())
     return net, n_params, lambda images: predict_proba(net, images)
@@ -265,37 +295,6 @@ def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path) -> dict:
     mlflow.log_artifact(tmp / "eval_confusion_matrix.png")
     mlflow.log_artifact(tmp / "eval_confusion_matrix.csv")
     return metrics
-
-
-def log_model(cfg, model, glyphs: GlyphSet) -> None:
-    import mlflow
-    from mlflow.models import infer_signature
-
-    from glyphlab.models import sklearn as skl
-
-    example = glyphs.images[:2]
-    if cfg.model.family == "sklearn":
-        x = skl.flatten(example)
-        mlflow.sklearn.log_model(model, name="model", signature=infer_signature(x, model.predict_proba(x)),
-                                 input_example=x, pip_requirements=_requirements("scikit-learn"),
-                                 skops_trusted_types=[f"sklearn.neural_network._stochastic_optimizers.{o}"
-                                                      for o in ("AdamOptimizer", "SGDOptimizer")])
-    else:
-        import torch
-
-        from glyphlab.models.lit import predict_proba, to_input
-
-        x = to_input(torch.from_numpy(example)).numpy()
-        mlflow.pytorch.log_model(model, name="model", signature=infer_signature(x, predict_proba(model, example)),
-                                 input_example=x, pip_requirements=_requirements("torch"))
-    mlflow.log_dict({"classes": glyphs.classes}, "classes.json")
-
-
-def _requirements(*names: str) -> list[str]:
-    """Pinned requirements of the logged model, given explicitly (MLflow's inference is slow)."""
-    from importlib.metadata import version
-
-    return [f"{n}=={version(n)}" for n in ("mlflow", "numpy", *names)]
 
 
 def print_summary(cfg, metrics: dict, run_id: str) -> None:

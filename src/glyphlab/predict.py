@@ -15,6 +15,10 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
+BLANK = "_"  # the class of an empty position in position-wise data (glyphlab.data.sequences.BLANK)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m glyphlab.predict", description=__doc__.split("\n\n")[0])
@@ -39,15 +43,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"glyphlab: error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps([{"image": str(path), "top": top} for path, top in zip(args.images, results)],
+        print(json.dumps([{"image": str(path), **result} for path, result in zip(args.images, results)],
                          ensure_ascii=False, indent=1))
-    else:
-        for path, top in zip(args.images, results):
+        return 0
+    for path, result in zip(args.images, results):
+        if "reading" not in result:
             print(path)
-            for guess in top:
-                name = readable(guess["class"])
-                print(f"  {guess['class']}  {guess['probability']:.3f}" + (f"  ({name})" if name else ""))
+            print_top(result["top"])
+            continue
+        print(f"{path}: {result['reading']!r}  ({result['top'][0]['probability']:.3f})")
+        for position, top in enumerate(result["positions"]):
+            print(f"  position {position}")
+            print_top(top, indent="    ")
     return 0
+
+
+def print_top(top: list[dict], indent: str = "  ") -> None:
+    for guess in top:
+        name = readable(guess["class"])
+        print(f"{indent}{guess['class']}  {guess['probability']:.3f}" + (f"  ({name})" if name else ""))
 
 
 def read_image_file(path: Path) -> bytes:
@@ -86,18 +100,35 @@ def load_model(uri: str, tracking_uri: str | None = None):
     return load(uri)
 
 
-def predict(model, files: list[bytes], top_k: int) -> list[list[dict]]:
-    """Top-k ``{"class", "probability"}`` per image file, most probable first."""
+def predict(model, files: list[bytes], top_k: int) -> list[dict]:
+    """One result per image file: ``{"top": [{"class", "probability"}, ...]}``, the top-k classes,
+    most probable first. A position-wise model (``data=digit_sequence``) also gives ``reading``
+    (the best class per position, blanks dropped: "42") and ``positions`` (top-k per position);
+    its ``top`` is that reading alone, with the product of the positions' probabilities.
+    """
     import pandas as pd
 
     from glyphlab.serving import INPUT_COLUMN
 
     proba = model.predict(pd.DataFrame({INPUT_COLUMN: files}))
+    n_positions = int((model.metadata.metadata or {}).get("n_positions", 1))
     results = []
     for _, row in proba.iterrows():
-        best = row.sort_values(ascending=False, kind="stable")[:top_k]
-        results.append([{"class": str(name), "probability": round(float(p), 6)} for name, p in best.items()])
+        if n_positions == 1:
+            results.append({"top": _top(row, top_k)})
+            continue
+        positions = [_top(row[[c for c in row.index if c.startswith(f"{p}:")]].rename(lambda c: c.split(":", 1)[1]),
+                          top_k) for p in range(n_positions)]
+        reading = "".join(top[0]["class"] for top in positions if top[0]["class"] != BLANK)
+        certainty = float(np.prod([top[0]["probability"] for top in positions]))
+        results.append({"top": [{"class": reading, "probability": round(certainty, 6)}],
+                        "reading": reading, "positions": positions})
     return results
+
+
+def _top(row, k: int) -> list[dict]:
+    best = row.sort_values(ascending=False, kind="stable")[:k]
+    return [{"class": str(name), "probability": round(float(p), 6)} for name, p in best.items()]
 
 
 def readable(name: str) -> str:

@@ -9,13 +9,14 @@ Input: a DataFrame with one column ``image`` of image *files* as bytes (PNG, JPE
 Pillow reads; any size, mode and polarity). ``mlflow models serve`` takes the same column
 base64-encoded: ``{"dataframe_split": {"columns": ["image"], "data": [["iVBORw0..."]]}}``.
 Output: a DataFrame with one float32 column per class, named by the class (the character), each
-row summing to 1. A model with several label positions has a column ``"<position>:<class>"``
-per position and class instead.
+row summing to 1. A model with several label positions (``data=digit_sequence``) has a column
+``"<position>:<class>"`` per position and class instead, each position summing to 1.
 
 Preprocessing travels with the model: each image goes through
 :func:`glyphlab.data.folder.load_image`, the conversion the folder loader applies to user
 images (gray, polarity normalised to bright ink on dark, padded to a square, resized to the
-training size). Nothing is unpickled on load: the pyfunc is logged "from code"
+training size; a position-wise model's input is squeezed to a square instead of padded, as its
+training strips were). Nothing is unpickled on load: the pyfunc is logged "from code"
 (:mod:`glyphlab.serving_entry` builds it), a torch net is stored as its ``state_dict`` (loaded
 with ``weights_only=True``) plus its constructor arguments in ``glyph_model.json``, and a
 scikit-learn estimator with skops, which loads only the types of :data:`SKOPS_TRUSTED`.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -83,11 +83,9 @@ def log_model(cfg, model, glyphs) -> None:
                                    outputs=Schema([ColSpec("float", c) for c in columns]))
         # A scanned-looking example: dark ink on light paper, which the model turns around itself.
         example = pd.DataFrame({INPUT_COLUMN: [encode_png(255 - glyphs.images[0])]})
-        # glyphlab's code goes with the model, so it loads where glyphlab is not installed.
-        shutil.copytree(Path(__file__).resolve().parent, tmp / "code" / "glyphlab",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        mlflow.pyfunc.log_model(name="model", python_model=str(Path(__file__).with_name("serving_entry.py")),
-                                artifacts=artifacts, code_paths=[str(tmp / "code" / "glyphlab")], signature=signature,
+        package = Path(__file__).resolve().parent   # glyphlab's code, bundled (MLflow drops __pycache__)
+        mlflow.pyfunc.log_model(name="model", python_model=str(package / "serving_entry.py"), artifacts=artifacts,
+                                code_paths=[str(package)], signature=signature,
                                 input_example=example, pip_requirements=_requirements(meta["family"]),
                                 metadata={k: meta[k] for k in ("classes", "image_size", "n_positions")})
     mlflow.log_dict({"classes": list(glyphs.classes)}, "classes.json")
@@ -116,7 +114,8 @@ class GlyphModel(mlflow.pyfunc.PythonModel):
             self.net.eval()
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        images = np.stack([decode(data, self.meta["image_size"], where=f"image {i}")
+        squeeze = self.meta["n_positions"] > 1
+        images = np.stack([decode(data, self.meta["image_size"], where=f"image {i}", squeeze=squeeze)
                            for i, data in enumerate(_column(model_input))])   # uint8 [N, S, S]
         proba = self.predict_images(images)
         return pd.DataFrame(proba.reshape(len(images), -1), columns=self.columns)
@@ -134,8 +133,12 @@ class GlyphModel(mlflow.pyfunc.PythonModel):
             return torch.softmax(self.net(x), dim=-1).numpy()
 
 
-def decode(data, image_size: int, where: str = "image") -> np.ndarray:
-    """Image file bytes (or their base64 text) → uint8 ``[image_size, image_size]``, ink bright on dark."""
+def decode(data, image_size: int, where: str = "image", squeeze: bool = False) -> np.ndarray:
+    """Image file bytes (or their base64 text) → uint8 ``[image_size, image_size]``, ink bright on dark.
+
+    ``squeeze``: stretch the image to a square first (no padding), as the training strips of
+    position-wise data were; otherwise it is padded to a square, keeping its aspect ratio.
+    """
     from glyphlab.data import DataError
     from glyphlab.data.folder import load_image
 
@@ -148,12 +151,31 @@ def decode(data, image_size: int, where: str = "image") -> np.ndarray:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DataError(f"{where}: expected image file bytes (PNG, JPEG, ...), got {type(data).__name__}")
     try:
-        image, _ = load_image(io.BytesIO(bytes(data)), image_size)
+        image, _ = load_image(io.BytesIO(_squeezed(bytes(data)) if squeeze else bytes(data)), image_size)
     except DataError as e:
         raise DataError(f"{where}: {e}") from None
     except Exception as e:  # Pillow raises many kinds on bytes that are not an image
         raise DataError(f"{where}: cannot read it as an image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     return image
+
+
+def _squeezed(data: bytes) -> bytes:
+    """Image file bytes → PNG bytes of the image stretched to a square (its longer side)."""
+    from PIL import Image, ImageOps
+
+    from glyphlab.data import DataError
+    from glyphlab.data.folder import MAX_PIXELS
+
+    with Image.open(io.BytesIO(data)) as im:
+        if im.width * im.height > MAX_PIXELS:
+            raise DataError(f"claims {im.width}x{im.height} pixels, more than {MAX_PIXELS:,}; refused")
+        if im.width == im.height:
+            return data
+        im = ImageOps.exif_transpose(im)
+        side = max(im.size)
+        buffer = io.BytesIO()
+        im.resize((side, side), Image.Resampling.BILINEAR).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -170,7 +192,7 @@ def output_columns(classes: list[str], n_positions: int = 1) -> list[str]:
 
 
 def load(model_uri: str):
-    """Load a glyphlab model: returns ``(pyfunc model, class names)``.
+    """Load a glyphlab model: returns ``(pyfunc model, class names)`` (per position, for a position-wise model).
 
     Raises :class:`glyphlab.data.DataError` (one line) when the URI cannot be loaded or names a
     model that does not take glyph images (e.g. one logged before glyphlab logged pyfuncs).
@@ -187,7 +209,8 @@ def load(model_uri: str):
     if names != [INPUT_COLUMN]:
         raise DataError(f"model {model_uri} is not a glyphlab image model: expected one input column "
                         f"{INPUT_COLUMN!r}, found {names or 'no input schema'}")
-    return model, model.metadata.get_output_schema().input_names()
+    classes = (model.metadata.metadata or {}).get("classes") or model.metadata.get_output_schema().input_names()
+    return model, list(classes)
 
 
 def _column(model_input):

@@ -67,6 +67,8 @@ def connect(cfg_tracking):
 
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
+    if db is not None:
+        _use_wal(client, db)
     name = str(cfg_tracking.experiment)
     for _ in range(5):  # parallel jobs may race to create the experiment
         exp = client.get_experiment_by_name(name)
@@ -83,6 +85,25 @@ def connect(cfg_tracking):
         except Exception:
             time.sleep(0.2)
     raise TrackingError(f"cannot create MLflow experiment {name!r} in {uri}")
+
+
+def _use_wal(client, db: Path) -> None:
+    """Switch the SQLite store to write-ahead logging (a setting stored in the file itself).
+
+    With WAL, readers never block the writer and parallel sweep jobs wait on each other's
+    short writes instead of failing with 'database is locked'.
+    """
+    import sqlite3
+
+    client.search_experiments(max_results=1)  # let MLflow create and migrate the database first
+    for _ in range(20):
+        try:
+            with contextlib.closing(sqlite3.connect(db, timeout=30)) as con:
+                if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:  # another job holds the lock right now
+            time.sleep(0.25)
 
 
 def _check_server(uri: str, timeout: float = 3.0) -> None:

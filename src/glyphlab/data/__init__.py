@@ -112,8 +112,12 @@ def load(cfg: dict, cache_dir: str | os.PathLike | None = None) -> GlyphSet:
 
 
 def _write(path: Path, glyphs: GlyphSet) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    except OSError as e:
+        raise DataError(f"cache_dir {path.parent} is not writable ({e.strerror}); set cache_dir=<a writable "
+                        f"folder> or data.cache=false") from None
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, images=glyphs.images, labels=glyphs.labels,

@@ -121,8 +121,8 @@ def _check_style(style: dict) -> dict:
     style = {**DEFAULT_STYLE, **style}
     for key in ("pen_width", "scale"):
         lo_hi = style[key]
-        if not (len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1]):
-            raise DataError(f"{key} must be [min, max] with 0 < min <= max, got {lo_hi}")
+        if not (np.ndim(lo_hi) == 1 and len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1]):
+            raise DataError(f"{key} must be [min, max] with 0 < min <= max, got {lo_hi!r}")
         style[key] = (float(lo_hi[0]), float(lo_hi[1]))
     for key in ("jitter", "wobble", "rotation", "slant", "shift", "margin"):
         if style[key] < 0:

@@ -1,0 +1,218 @@
+"""The drawing page, driven in real headless Chromium: a rune drawn on the canvas with the mouse (and
+one with a finger) comes back as the model's top answer; and the `python -m glyphlab.draw` command.
+
+Needs Debian's chromium (`apt-get install chromium`, done by .ci/run) and the `playwright` pip
+package, which drives it; Playwright's own browser downloads are never used. Leaves a screenshot
+in test-artifacts/draw.png.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, compose
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+RUNES = "ᚠᚢᚦᚫᚱᚲᚷᚹᚺᚾᛁᛃᛇᛈᛉᛋᛏᛒᛖᛗᛚᛜᛞᛟ"
+# A small CNN on runes at the default 32 px: trains in seconds, yet reads the stroke templates of
+# all 24 runes drawn at the page's pen width (small batches: enough optimizer steps on little data).
+DRAW_RUN = ["model=cnn", "data=runes", "data.samples_per_class=30", "trainer.max_epochs=5", "model.batch_size=32",
+            "model.net.channels=[16,32]", "model.net.hidden=64", "trainer.enable_progress_bar=false"]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def rune_model(tmp_path_factory):
+    """(tracking URI, run id) of a real CNN run on runes in a temp store."""
+    from glyphlab.experiment import run
+    from glyphlab.tracking import tracking_uri
+
+    tmp = tmp_path_factory.mktemp("draw")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+        mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))
+        cfg = compose(DRAW_RUN)
+        run(cfg)
+        uri = tracking_uri(cfg.tracking)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return uri, found.info.run_id
+
+
+@pytest.fixture(scope="module")
+def page_url(rune_model):
+    """The draw server for the rune model, in a thread of this process."""
+    from glyphlab.draw import make_server
+    from glyphlab.predict import load_model
+
+    uri, run_id = rune_model
+    model, classes = load_model(f"runs:/{run_id}/model", uri)
+    server = make_server(model, classes, f"runs:/{run_id}/model", "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"Debian's chromium is not installed ({CHROMIUM}): apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI installs it; a silent skip there would hide the page
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def stroke_points(stroke, box, steps=12):
+    """A rune stroke (unit-box polyline) as page coordinates on the canvas, `steps` per segment."""
+    points = [tuple(stroke[0])]
+    for (x0, y0), (x1, y1) in zip(stroke[:-1], stroke[1:]):
+        points += [(x0 + (x1 - x0) * t, y0 + (y1 - y0) * t) for t in np.linspace(0, 1, steps + 1)[1:]]
+    return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
+
+
+def draw_with_mouse(page, rune):
+    from glyphlab.data.runes import STROKES
+
+    box = page.locator("#pad").bounding_box()
+    for stroke in STROKES[rune]:
+        first, *rest = stroke_points(stroke, box)
+        page.mouse.move(*first)
+        page.mouse.down()
+        for point in rest:
+            page.mouse.move(*point)
+        page.mouse.up()
+
+
+def draw_with_finger(page, cdp, rune):
+    """Real touch events (touchstart/move/end), which the page receives as pointer events."""
+    from glyphlab.data.runes import STROKES
+
+    box = page.locator("#pad").bounding_box()
+    for stroke in STROKES[rune]:
+        first, *rest = stroke_points(stroke, box)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": first[0], "y": first[1]}]})
+        for x, y in rest:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def answer(page) -> list[str]:
+    """The classes on the page once the answer to the current drawing is there, best first."""
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    return page.eval_on_selector_all("#predictions li", "items => items.map(li => li.dataset.class)")
+
+
+def test_draw_fehu_with_the_mouse_and_read_it(browser, page_url):
+    page = browser.new_page(viewport={"width": 820, "height": 540})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(page_url)
+    page.wait_for_selector("body[data-loaded=true]")
+    assert "Draw a character" in page.inner_text("#predictions")
+
+    draw_with_mouse(page, "ᚠ")
+    top = answer(page)
+    assert len(top) == 5 and top[0] == "ᚠ", top
+    assert page.get_attribute("#top1", "data-class") == "ᚠ"
+    assert "fehu" in page.inner_text("#top1")                     # the name, whatever the fonts
+    assert page.is_visible("#seen")                                # what the model sees
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "draw.png"))
+
+    page.click("#clear")
+    assert page.get_attribute("body", "data-state") == "idle"
+    assert page.locator("#predictions li.empty").count() == 1
+
+    draw_with_mouse(page, "ᚢ")
+    assert answer(page)[0] == "ᚢ"
+    page.click("#undo")                                            # the second staff goes
+    assert page.evaluate("window.glyphlab.last") is not None
+    assert len(answer(page)) == 5
+    assert errors == []
+
+
+def test_draw_with_a_finger(browser, page_url):
+    context = browser.new_context(has_touch=True, viewport={"width": 420, "height": 800}, device_scale_factor=2)
+    page = context.new_page()
+    page.goto(page_url)
+    page.wait_for_selector("body[data-loaded=true]")
+    draw_with_finger(page, context.new_cdp_session(page), "ᚦ")
+    assert answer(page)[0] == "ᚦ"
+    assert page.evaluate("window.scrollY") == 0                    # drawing does not scroll the page
+    context.close()
+
+
+def http(url, data=None, content_type="image/png"):
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type} if data else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()
+
+
+def test_draw_command_serves_page_and_predictions(rune_model):
+    from glyphlab.data import runes
+    from glyphlab.data.strokes import render_glyph
+    from glyphlab.serving import encode_png
+
+    uri, run_id = rune_model
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "glyphlab.draw", "--model", f"runs:/{run_id}/model",
+                             "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, encoding="utf-8")
+    try:
+        lines = []
+        while not any(line.startswith("open http://127.0.0.1:") for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"draw exited early: {''.join(lines)} {proc.stderr.read()[-2000:]}"
+            lines.append(line)
+        url = lines[-1].split()[1]
+
+        status, kind, body = http(url)
+        assert status == 200 and kind.startswith("text/html") and b"<canvas" in body
+        status, _, body = http(url + "info")
+        assert [c["class"] for c in json.loads(body)["classes"]] == list(RUNES)
+
+        fehu = render_glyph(runes.glyph("ᚠ"), 1, 200, np.random.default_rng(0))[0]
+        status, kind, body = http(url + "predict", encode_png(255 - fehu))   # dark on white, like the canvas
+        assert status == 200 and kind == "application/json"
+        result = json.loads(body)
+        assert result["top"][0]["class"] == "ᚠ" and len(result["top"]) == 5
+        assert result["seen"].startswith("data:image/png;base64,")
+
+        status, _, body = http(url + "predict", b"not a png")
+        assert status == 400 and "drawing" in json.loads(body)["error"]
+        assert http(url + "nothing")[0] == 404
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_draw_command_with_a_bad_model_says_so(rune_model, tmp_path):
+    uri, _ = rune_model
+    p = subprocess.run([sys.executable, "-m", "glyphlab.draw", "--model", "runs:/0123456789abcdef/model"],
+                       env=dict(os.environ, MLFLOW_TRACKING_URI=uri), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines() == [
+        "glyphlab: error: cannot load model runs:/0123456789abcdef/model: Run with id=0123456789abcdef not found"]

@@ -1,0 +1,233 @@
+"""Bad input, interruptions and failing sweep jobs: one clear line, a non-zero exit, a truthful store."""
+import gzip
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, TINY, TINY_SKLEARN, all_runs, cli, compose
+
+
+def draw_folder(root, classes="ab", per_class=6, size=20):
+    """A folder-per-class image set: class k is a bar at a class-specific angle."""
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            img = np.full((size, size), 255, np.uint8)  # dark ink on white paper
+            if k % 2 == 0:
+                img[size // 2 - 1 + i % 3, 2:-2] = 0
+            else:
+                img[2:-2, size // 2 - 1 + i % 3] = 0
+            Image.fromarray(img).save(root / name / f"{i}.png")
+    return root
+
+
+def main_exit(overrides, capsys):
+    """Run glyphlab.experiment.main in-process; returns (exit code, last stderr line)."""
+    from glyphlab.experiment import main
+
+    with pytest.raises(SystemExit) as info:
+        main(compose(overrides))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return info.value.code, lines[-1]
+
+
+def assert_nothing_running(uri):
+    _, runs = all_runs(uri) if os.path.exists(uri.removeprefix("sqlite:///")) else (None, [])
+    assert all(r.info.status != "RUNNING" for r in runs)
+    return runs
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def case_missing_root(tmp):
+    return ["data=folder", f"data.root={tmp / 'nowhere'}"], "does not exist"
+
+
+def case_root_is_file(tmp):
+    (tmp / "file.txt").write_text("x")
+    return ["data=folder", f"data.root={tmp / 'file.txt'}"], "is a file"
+
+
+def case_empty_root(tmp):
+    (tmp / "empty").mkdir()
+    return ["data=folder", f"data.root={tmp / 'empty'}"], "no images found"
+
+
+def case_corrupt_image_error(tmp):
+    root = draw_folder(tmp / "d")
+    (root / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    return ["data=folder", f"data.root={root}", "data.on_bad_file=error"], "broken.png"
+
+
+def case_class_without_usable_images(tmp):
+    root = draw_folder(tmp / "d")
+    (root / "c").mkdir()
+    (root / "c" / "broken.png").write_bytes(b"not an image")
+    return ["data=folder", f"data.root={root}"], "no usable images"
+
+
+def case_too_few_for_split(tmp):
+    root = draw_folder(tmp / "d", per_class=2)
+    return ["data=folder", f"data.root={root}"], "at least 3 samples"
+
+
+def case_decompression_bomb(tmp):
+    root = draw_folder(tmp / "d")
+    Image.new("1", (12000, 12000)).save(root / "a" / "bomb.png")  # 144 Mpx, a few KB on disk
+    return ["data=folder", f"data.root={root}", "data.on_bad_file=error"], "bomb.png"
+
+
+def case_zip_slip(tmp):
+    with zipfile.ZipFile(tmp / "images_background.zip", "w") as z:
+        z.writestr("images_background/Latin/character01/a.png", b"x")
+        z.writestr("../../evil.png", b"x")
+    return ["data=omniglot", f"data.root={tmp / 'images_background.zip'}"], "unsafe entry"
+
+
+def case_bad_idx(tmp):
+    (tmp / "mnist").mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        with gzip.open(tmp / "mnist" / f"{name}.gz", "wb") as f:
+            f.write(struct.pack(">HBB", 1, 8, 1) + b"\0" * 8)  # bad magic
+    return ["data=mnist", f"data.root={tmp / 'mnist'}"], "magic"
+
+
+def case_eval_classes_unknown(tmp):
+    draw_folder(tmp / "train", "ab")
+    draw_folder(tmp / "eval", "az")
+    return (["data=folder", f"data.root={tmp / 'train'}", "eval_data=folder", f"eval_data.root={tmp / 'eval'}"],
+            "does not know: z")
+
+
+def case_unreachable_server(tmp):
+    return [f"tracking.uri=http://127.0.0.1:{free_port()}"], "not reachable"
+
+
+def case_unwritable_store(tmp):
+    (tmp / "plain").write_text("x")
+    return [f"tracking.uri=sqlite:///{tmp / 'plain' / 'mlflow.db'}"], "not writable"
+
+
+def case_unwritable_cache(tmp):
+    (tmp / "plain").write_text("x")
+    return [f"cache_dir={tmp / 'plain' / 'cache'}"], "not writable"
+
+
+def case_negative_epochs(tmp):
+    return ["model=cnn", "trainer.max_epochs=-1"], "trainer.max_epochs"
+
+
+def case_image_size_zero(tmp):
+    return ["data.image_size=0"], "image_size"
+
+
+def case_split_over_one(tmp):
+    return ["split.val=1.5"], "split.val"
+
+
+def case_charset_without_strokes(tmp):
+    return ["data=latin", "data.charset='ᚠ'"], "ᚠ"
+
+
+CASES = [case_missing_root, case_root_is_file, case_empty_root, case_corrupt_image_error,
+         case_class_without_usable_images, case_too_few_for_split, case_decompression_bomb, case_zip_slip,
+         case_bad_idx, case_eval_classes_unknown, case_unreachable_server, case_unwritable_store,
+         case_unwritable_cache, case_negative_epochs, case_image_size_zero, case_split_over_one,
+         case_charset_without_strokes]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__.removeprefix("case_"))
+def test_bad_input_gets_one_line_and_exit_2(case, store, tmp_path, capsys):
+    overrides, expected = case(tmp_path)
+    base = [] if any(o.startswith("model=") for o in overrides) else ["model=sklearn_mlp", "model.max_epochs=2"]
+    if not any(o.startswith("data=") for o in overrides):
+        base.append("data.samples_per_class=24")  # the default data, runes, made tiny
+    code, last = main_exit([*base, "data.image_size=16", *overrides], capsys)
+    assert code == 2
+    assert last.startswith("glyphlab: error:") and expected in last, last
+    runs = assert_nothing_running(store)
+    assert all(r.info.status == "FAILED" and r.data.tags.get("error") for r in runs)
+
+
+def test_unknown_option_is_hydras_message(store):
+    p = cli("model=resnet")
+    assert p.returncode != 0 and "resnet" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_bad_files_are_skipped_and_counted_by_default(store, tmp_path, caplog):
+    from glyphlab.experiment import run
+
+    root = draw_folder(tmp_path / "d", per_class=8)
+    (root / "a" / "broken.png").write_bytes(b"garbage")
+    Image.new("RGBA", (40, 30), (255, 255, 255, 0)).save(root / "b" / "rgba.png")      # mixed modes/sizes
+    Image.new("I;16", (25, 25), 65535).save(root / "b" / "sixteen.png")
+    run(compose(["model=sklearn_mlp", "model.max_epochs=2", "data=folder", f"data.root={root}", "data.image_size=16"]))
+    _, runs = all_runs(store)
+    assert runs[0].info.status == "FINISHED"
+    assert "broken.png" in caplog.text
+
+
+def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store, tmp_path):
+    out = tmp_path / "out"
+    args = ["model=cnn", *TINY, "trainer.max_epochs=500", f"hydra.run.dir={out}"]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert last.exists(), proc.communicate()[0][-3000:] if proc.poll() is not None else "no checkpoint in time"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode != 0, output[-2000:]
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["KILLED"]
+    assert runs[0].data.metrics["train/loss"] > 0  # what was logged so far is kept
+    assert (out / "checkpoints" / "interrupted.ckpt").exists()
+
+    p = cli("model=cnn", *TINY, "trainer.max_epochs=3", f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'again'}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    _, runs = all_runs(store)
+    assert runs[0].info.status == "FINISHED"
+
+
+def test_failing_job_does_not_stop_the_sweep(store, tmp_path):
+    p = cli("-m", "model=sklearn_mlp", *TINY_SKLEARN, "data.samples_per_class=24,1",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    _, runs = all_runs(store)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent = next(r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent")
+    assert sorted(r.info.status for r in children) == ["FAILED", "FINISHED"], p.stderr[-3000:]
+    assert parent.data.metrics["sweep/n_failed"] == 1
+    assert parent.info.status != "RUNNING"
+    assert "glyphlab: error:" in p.stderr
+
+
+def test_eight_parallel_jobs_on_the_sqlite_store(store, tmp_path):
+    p = cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=8", "model=sklearn_mlp", *TINY_SKLEARN,
+            "model.max_epochs=2", "seed=0,1,2,3,4,5,6,7", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    client, runs = all_runs(store)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 8 and all(r.info.status == "FINISHED" for r in children)
+    for r in children:
+        assert {"test/accuracy", "test/macro_f1", "time/fit_s"} <= set(r.data.metrics)
+        assert {"confusion_matrix.png", "confusion_matrix.csv", "config.yaml"} <= {
+            a.path for a in client.list_artifacts(r.info.run_id)}
+        assert len(client.get_metric_history(r.info.run_id, "val/accuracy")) == 2
