@@ -209,7 +209,7 @@ def test_draw_command_serves_page_and_predictions(rune_model):
         proc.wait(timeout=30)
 
 
-def test_draw_command_with_a_bad_model_says_so(rune_model, tmp_path):
+def test_draw_command_with_a_bad_model_says_so(rune_model):
     uri, _ = rune_model
     p = subprocess.run([sys.executable, "-m", "glyphlab.draw", "--model", "runs:/0123456789abcdef/model"],
                        env=dict(os.environ, MLFLOW_TRACKING_URI=uri), capture_output=True, text=True, timeout=300)

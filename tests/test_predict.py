@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT, compose
+from conftest import compose
 
 RUNES = "ᚠᚢᚦᚫᚱᚲᚷᚹᚺᚾᛁᛃᛇᛈᛉᛋᛏᛒᛖᛗᛚᛜᛞᛟ"
 # Enough data and epochs that the sklearn MLP reads fresh runes; still a few seconds.
-SKLEARN_RUN = ["model=sklearn_mlp", "data=runes", "data.samples_per_class=60", "data.image_size=16",
-               "model.max_epochs=40", "model.patience=40"]
+SKLEARN_RUN = ["model=sklearn_mlp", "data=runes", "data.samples_per_class=40", "data.image_size=16",
+               "model.max_epochs=25", "model.patience=25"]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,12 @@ def trained(tmp_path_factory):
 
 @pytest.fixture
 def store_of(trained, monkeypatch):
+    """The trained run, its store made current (env for subprocesses, MLflow's global for this one:
+    a run made by another test may have left that pointing elsewhere)."""
+    import mlflow
+
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained[0])
+    mlflow.set_tracking_uri(trained[0])
     return trained
 
 
@@ -219,3 +224,30 @@ def test_not_a_glyphlab_model_is_refused(tmp_path, capsys):
     assert main(["--model", str(tmp_path / "echo"), str(png)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]   # after MLflow's own warning on saving Echo
     assert err.startswith("glyphlab: error: model ") and "is not a glyphlab image model" in err
+
+
+def test_position_wise_model_reads_a_number(tmp_path, monkeypatch, capsys):
+    """A digit_sequence model: a wide image is squeezed (as its training strips were), each
+    position gets its top-k, and the reading joins the best classes without blanks."""
+    from glyphlab.data.sequences import BLANK, CLASSES
+    from glyphlab.experiment import run
+    from glyphlab.predict import main
+    from glyphlab.serving import encode_png
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
+    run(compose(["model=mlp", "data=digit_sequence", "data.n_train=300", "data.n_val=60", "data.n_test=60",
+                 "data.image_size=32", "data.max_digits=3", "trainer.max_epochs=1",
+                 "trainer.enable_progress_bar=false"]))
+    from mlflow.tracking import MlflowClient
+
+    (found,) = MlflowClient().search_runs([e.experiment_id for e in MlflowClient().search_experiments()])
+    wide = tmp_path / "wide.png"
+    wide.write_bytes(encode_png(np.eye(40, 120, dtype=np.uint8) * 255))   # 40 x 120
+    capsys.readouterr()                                                    # the run's summary
+    assert main(["--model", f"runs:/{found.info.run_id}/model", str(wide), "--top-k", "2", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert len(result["positions"]) == 3 and all(len(top) == 2 for top in result["positions"])
+    assert all(guess["class"] in CLASSES for top in result["positions"] for guess in top)
+    assert result["reading"] == "".join(top[0]["class"] for top in result["positions"] if top[0]["class"] != BLANK)
+    assert result["top"] == [{"class": result["reading"], "probability": result["top"][0]["probability"]}]

@@ -51,6 +51,8 @@ def test_stitch_squeezes_the_strip_into_a_square():
     out = sequences.stitch(np.stack([left, right]), 16)
     assert out.shape == (16, 16) and out.dtype == np.uint8
     assert out[:, :7].max() < 40 and out[:, 9:].min() > 215  # left digit left, right digit right
+    slots = sequences.stitch(np.stack([right]), 16, cells=4)  # one digit in the first of 4 equal cells
+    assert slots[:, :3].min() > 215 and slots[:, 5:].max() == 0
 
 
 def test_train_and_test_sequences_use_disjoint_base_digits():
@@ -81,6 +83,7 @@ def test_build_from_sklearn_digits_is_fixed_split_and_keeps_base_parts_apart():
     ({"max_digits": 2, "length_weights": [1, 1, 1]}, "length_weights"),
     ({"n_test": 0}, "n_test"),
     ({"source": "kanji"}, "data.source must be one of"),
+    ({"layout": "grid"}, "data.layout must be one of"),
     ({"source_options": {"colour": 1}}, "source_options"),
 ])
 def test_bad_options_say_which_key(kwargs, message):
@@ -111,8 +114,17 @@ def test_prediction_grid_for_sequences(tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 1000
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny nets train faster on one thread, and far faster on a busy machine (no thread barriers)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("net_name", ["mlp", "cnn"])
-def test_one_head_per_position_learns_and_reports_whole_sequence_accuracy(net_name):
+def test_one_head_per_position_learns_and_reports_whole_sequence_accuracy(net_name, one_thread):
     """The multi-head loss: positions flattened into one cross-entropy; val/accuracy = whole sequences."""
     import pytorch_lightning as pl
 
@@ -145,3 +157,38 @@ def test_one_head_per_position_learns_and_reports_whole_sequence_accuracy(net_na
     # logged val/accuracy is whole-sequence (the same number), val/digit_accuracy per position
     assert float(trainer.callback_metrics["val/accuracy"]) == pytest.approx(whole, abs=1e-6)
     assert float(trainer.callback_metrics["val/digit_accuracy"]) >= whole
+
+
+TINY_SEQUENCE = ["data=digit_sequence", "data.image_size=16", "data.source_image_size=8", "data.max_digits=3",
+                 "data.n_train=60", "data.n_val=20", "data.n_test=20", "trainer.max_epochs=2",
+                 "trainer.enable_progress_bar=false", "tracking.log_model=false", "threads=1"]
+
+
+def test_run_logs_sequence_metrics_and_prediction_grid(store):
+    from conftest import all_runs, compose
+
+    from glyphlab.experiment import run
+
+    val_accuracy = run(compose(["model=mlp", *TINY_SEQUENCE]))
+    client, runs = all_runs(store)
+    (r,) = runs
+    m = r.data.metrics
+    for key in ("test/accuracy", "test/macro_f1", "test/digit_accuracy", "test/length_accuracy",
+                "test/position_accuracy/3", "test/class_accuracy/010__", "val/accuracy", "train/loss"):
+        assert key in m, key
+    assert m["test/accuracy"] <= m["test/digit_accuracy"] and m["data/n_test"] == 20 and m["data/n_classes"] == 11
+    assert val_accuracy == pytest.approx(m["val/final_accuracy"])
+    arts = {a.path for a in client.list_artifacts(r.info.run_id)}
+    assert {"confusion_matrix.png", "confusion_matrix.csv", "test_predictions.png"} <= arts
+    rows = open(client.download_artifacts(r.info.run_id, "confusion_matrix.csv"), encoding="utf-8").read().splitlines()
+    assert rows[0].split(",")[1:] == CLASSES
+    assert sum(int(v) for row in rows[1:] for v in row.split(",")[1:]) == 20 * 3  # positions pooled
+
+
+def test_sklearn_mlp_says_why_not(store):
+    from conftest import compose
+
+    from glyphlab.experiment import ConfigError, run
+
+    with pytest.raises(ConfigError, match="one label per image.*use model=mlp"):
+        run(compose(["model=sklearn_mlp", *TINY_SEQUENCE[:-4]]))

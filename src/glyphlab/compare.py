@@ -15,6 +15,7 @@ side by side). The table is printed too.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tempfile
@@ -197,6 +198,7 @@ def plot_best_confusions(client, table, path: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise here
     done = table[(table.status == "FINISHED") & table["test/accuracy"].notna()]
     best = done.sort_values("test/accuracy", ascending=False).groupby(["data", "model"], sort=False).head(1)
     panels = []

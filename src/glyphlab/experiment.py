@@ -310,6 +310,9 @@ def print_summary(cfg, metrics: dict, run_id: str) -> None:
     if "eval/accuracy" in metrics:
         lines.append(f"eval/accuracy {metrics['eval/accuracy']:.4f} on {cfg.eval_data.name}")
     lines.append(f"MLflow run {run_id}")
+    if cfg.tracking.log_model:
+        elsewhere = f" --tracking-uri {uri}" if cfg.tracking.get("uri") else ""
+        lines.append(f"draw on it: python -m glyphlab.draw --model runs:/{run_id}/model{elsewhere}")
     if uri.startswith(("http://", "https://")):
         lines.append(f"open it: {uri}")
     else:

@@ -174,7 +174,7 @@ def build_latin(*, image_size: int = 32, samples_per_class: int = 200, seed: int
     return _stroke_set(chars, UPPER + LOWER, image_size, samples_per_class, seed, style)
 
 
-def build_digits(*, image_size: int = 32, samples_per_class: int = 200, seed: int = 0, **style) -> GlyphSet:
+def build_digits(*, image_size: int = 32, samples_per_class: int = 500, seed: int = 0, **style) -> GlyphSet:
     """Handwritten digits 0–9 (10 classes) from KanjiVG strokes.
 
     Returns images uint8 ``[10 * samples_per_class, image_size, image_size]``.

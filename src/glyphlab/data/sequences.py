@@ -1,9 +1,11 @@
 """Digit sequences: numbers of 1 to ``max_digits`` handwritten digits, one label per position.
 
-As in the multi-digit MNIST experiment this option reproduces: each number's digit images
-are put side by side (``[S, n·S]``) and the strip is resized to ``image_size`` × ``image_size``,
-so a long number has narrower digits than a short one. Labels have ``max_digits`` positions
-read left to right; positions past the number's end hold the blank class :data:`BLANK`.
+As in the multi-digit MNIST experiment this option reproduces (``layout: stretch``): each
+number's digit images are put side by side (``[S, n·S]``) and the strip is resized to
+``image_size`` × ``image_size``, so a long number has narrower digits than a short one.
+``layout: slots`` pads the strip with empty digit cells to ``max_digits`` first, so every digit
+has the same width and place whatever the length (an easier task). Labels have ``max_digits``
+positions read left to right; positions past the number's end hold the blank class :data:`BLANK`.
 
 The digits come from a base digit set (``source``): scikit-learn's real digits, the
 KanjiVG-stroke digits, or MNIST. The base set is split into train/val/test *before* any
@@ -25,17 +27,21 @@ BLANK = "_"
 DIGIT_CLASSES = [str(d) for d in range(10)]
 CLASSES = DIGIT_CLASSES + [BLANK]
 SOURCES = ("digits", "digits_synth", "mnist")
+LAYOUTS = ("stretch", "slots")
 PARTS = ("train", "val", "test")
 
 
 def build(*, image_size: int = 64, max_digits: int = 5, min_digits: int = 1, length_weights=None,
-          n_train: int = 20000, n_val: int = 2000, n_test: int = 2000, source: str = "digits",
+          n_train: int = 20000, n_val: int = 2000, n_test: int = 2000, layout: str = "stretch",
+          source: str = "digits",
           source_image_size: int = 28, source_options: dict | None = None, val_fraction: float = 0.15,
           test_fraction: float = 0.15, seed: int = 0) -> GlyphSet:
     """Numbers of ``min_digits``..``max_digits`` digits stitched from the ``source`` digit set.
 
     length_weights: null (every length equally likely) or one relative weight per length
                     ``min_digits``..``max_digits``.
+    layout:         ``stretch`` (the n digits fill the width) or ``slots`` (``max_digits`` cells
+                    of equal width, the unused ones empty).
     source_options: extra keyword arguments for the source's builder (e.g. ``root`` for mnist).
     val_fraction, test_fraction: how the *base digits* are split (a source with its own
                     fixed split, like MNIST's official test part, keeps it).
@@ -44,17 +50,18 @@ def build(*, image_size: int = 64, max_digits: int = 5, min_digits: int = 1, len
     (0 train, 1 val, 2 test) in that order.
     """
     check_options(image_size=image_size, max_digits=max_digits, min_digits=min_digits,
-                  length_weights=length_weights, counts=(n_train, n_val, n_test), source=source)
+                  length_weights=length_weights, counts=(n_train, n_val, n_test), layout=layout,
+                  source=source)
     base = load_source(source, source_image_size, seed, source_options or {})
     parts = base_split(base, val_fraction, test_fraction, seed)
     glyphs, _ = make_sequences(base, parts, (n_train, n_val, n_test), image_size=image_size,
                                max_digits=max_digits, min_digits=min_digits, length_weights=length_weights,
-                               seed=seed)
+                               layout=layout, seed=seed)
     glyphs.meta.update(source=source, base_digits={p: len(ix) for p, ix in zip(PARTS, parts)})
     return glyphs
 
 
-def check_options(*, image_size, max_digits, min_digits, length_weights, counts, source) -> None:
+def check_options(*, image_size, max_digits, min_digits, length_weights, counts, layout, source) -> None:
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
         raise DataError(f"data.image_size must be an integer of at least 8, got {image_size!r}")
     if not (isinstance(max_digits, int) and isinstance(min_digits, int) and 1 <= min_digits <= max_digits):
@@ -69,6 +76,8 @@ def check_options(*, image_size, max_digits, min_digits, length_weights, counts,
     for name, n in zip(("n_train", "n_val", "n_test"), counts):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise DataError(f"data.{name} must be a positive integer (number of sequences), got {n!r}")
+    if layout not in LAYOUTS:
+        raise DataError(f"data.layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if source not in SOURCES:
         raise DataError(f"data.source must be one of {', '.join(SOURCES)}, got {source!r}")
 
@@ -108,7 +117,7 @@ def base_split(base: GlyphSet, val_fraction: float, test_fraction: float, seed: 
 
 
 def make_sequences(base: GlyphSet, parts, counts, *, image_size: int, max_digits: int, min_digits: int = 1,
-                   length_weights=None, seed: int = 0) -> tuple[GlyphSet, np.ndarray]:
+                   length_weights=None, layout: str = "stretch", seed: int = 0) -> tuple[GlyphSet, np.ndarray]:
     """Stitch ``counts[k]`` numbers from the base digits ``parts[k]`` (k = train, val, test).
 
     Returns the sequence set (fixed split 0/1/2 in that order) and ``used``, int64
@@ -122,23 +131,27 @@ def make_sequences(base: GlyphSet, parts, counts, *, image_size: int, max_digits
         n_digits = rng.choice(lengths, size=n, p=p)                                      # [n]
         picks = np.where(np.arange(max_digits) < n_digits[:, None],
                          rng.choice(np.asarray(index), size=(n, max_digits)), -1)        # [n, max_digits]
-        images += [stitch(base.images[row[row >= 0]], image_size) for row in picks]
+        cells = max_digits if layout == "slots" else None
+        images += [stitch(base.images[row[row >= 0]], image_size, cells) for row in picks]
         used.append(picks)
         split.append(np.full(n, k, np.int8))
     used = np.concatenate(used)
     labels = np.where(used >= 0, base.labels[np.maximum(used, 0)], len(DIGIT_CLASSES))  # blank = class 10
     glyphs = GlyphSet(np.stack(images), labels, list(CLASSES), np.concatenate(split),
-                      meta={"blank": BLANK, "max_digits": max_digits})
+                      meta={"blank": BLANK, "max_digits": max_digits, "layout": layout})
     return glyphs, used
 
 
-def stitch(digits: np.ndarray, image_size: int) -> np.ndarray:
+def stitch(digits: np.ndarray, image_size: int, cells: int | None = None) -> np.ndarray:
     """uint8 digits ``[n, S, S]`` side by side → uint8 ``[image_size, image_size]``.
 
-    The ``[S, n·S]`` strip is squeezed to a square (as in the article), bilinear with Pillow's
-    antialiasing, so the pixels a narrow digit loses are averaged, not dropped.
+    The ``[S, n·S]`` strip (``[S, cells·S]`` with empty cells on the right when ``cells`` is
+    given) is squeezed to a square, bilinear with Pillow's antialiasing, so the pixels a narrow
+    digit loses are averaged, not dropped.
     """
-    strip = np.concatenate(list(digits), axis=1)  # [S, n·S]
+    n, size = len(digits), digits.shape[1]
+    strip = np.zeros((size, (cells or n) * size), np.uint8)  # [S, n·S]
+    strip[:, :n * size] = np.concatenate(list(digits), axis=1)
     return np.asarray(Image.fromarray(strip).resize((image_size, image_size), Image.Resampling.BILINEAR))
 
 
