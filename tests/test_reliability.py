@@ -188,13 +188,17 @@ def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store,
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     last = out / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 240
-    while not last.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert last.exists(), proc.communicate()[0][-3000:] if proc.poll() is not None else "no checkpoint in time"
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    output = proc.communicate(timeout=60)[0]
+    try:
+        deadline = time.time() + 240
+        while not last.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert last.exists(), proc.communicate()[0][-3000:] if proc.poll() is not None else "no checkpoint in time"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode != 0, output[-2000:]
     _, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["KILLED"]

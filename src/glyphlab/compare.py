@@ -5,7 +5,7 @@
     python -m glyphlab.compare --parent <run id> --study my_study
     python -m glyphlab.compare --tag data=runes --tag augmentation=rotate
 
-Finished runs are grouped by data × augmentation × model (× eval_data when runs have one);
+Finished runs are grouped by data × model × augmentation (× eval_data when runs have one);
 each group gets ``test/accuracy`` mean ± std over its runs (the seeds of a sweep), and the same
 for ``test/macro_f1`` and ``eval/accuracy``, the mean fit time and the parameter count. The
 folder gets ``report.md``, ``accuracy.png`` (bars with ± std error bars) and
@@ -81,7 +81,7 @@ def find_runs(client, experiment: str | None = None, parent: str | None = None,
         overrides = run.data.tags.get("overrides", "")
         chosen.append(f"children of sweep run `{parent}`" + (f" (`{overrides}`)" if overrides else ""))
     if experiment is not None:
-        chosen.append(f"experiment `{experiment}`")
+        chosen.insert(0, f"the runs of experiment `{experiment}`")
     chosen += [f"tag `{k}={v}`" for k, v in (tags or {}).items()]
     return runs, ", ".join(chosen)
 
@@ -242,15 +242,15 @@ def write_report(client, runs, chosen: str, out_dir: Path, command: str) -> str:
     experiments = sorted({client.get_experiment(i).name for i in table.experiment_id.unique()})
     n_done = int((table.status == "FINISHED").sum())
     skipped = table[table.status != "FINISHED"]
+    where = "" if chosen.startswith("the runs of experiment") else f" in {', '.join(f'experiment `{e}`' for e in experiments)}"
     lines = [f"# {out_dir.name}: comparison report", "",
-             f"{n_done} finished runs from MLflow experiment(s) {', '.join(f'`{e}`' for e in experiments)}: "
-             f"{chosen or 'all runs'}."]
+             f"{n_done} finished MLflow runs: {chosen}{where}."]
     if len(skipped):
         counts = skipped.status.value_counts()
         lines.append("Left out (not finished): " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".")
     lines += [f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}`.", "",
               text, "",
-              "Each row is one data × augmentation × model group; *runs* is the number of finished runs "
+              "Each row is one data × model × augmentation group; *runs* is the number of finished runs "
               "in it (a sweep's seeds), accuracies are the mean ± sample standard deviation over those "
               "runs, fit time is the mean wall-clock training time, *best run* the MLflow run id "
               "(prefix) with the highest test accuracy.", "",

@@ -247,7 +247,8 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
     checkpoints = Path(root) / "checkpoints"
     trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root,
                           callbacks=[EpochMetricsToMlflow(),
-                                     pl.callbacks.ModelCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0),
+                                     pl.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=1,
+                                                                  enable_version_counter=False),
                                      pl.callbacks.OnExceptionCheckpoint(dirpath=checkpoints, filename="interrupted")])
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
