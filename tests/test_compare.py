@@ -24,6 +24,10 @@ def make_sweep(client, experiment_id, tmp_path, accuracy=ACCURACY, data="runes",
             for key, value in {"test/accuracy": acc, "test/macro_f1": acc - 0.01, "time/fit_s": 2.0 + seed,
                                "model/n_params": 1000 if model == "cnn" else 5000}.items():
                 client.log_metric(run_id, key, value)
+            client.log_param(run_id, "seed", seed)
+            client.log_param(run_id, "trainer.max_epochs", 3 if (model, augmentation) == ("cnn", "rotate") else 12)
+            if model == "cnn":  # a model's own setting: differs between groups only, so not reported
+                client.log_param(run_id, "model.net.hidden", 128)
             shade = int(255 * acc)
             Image.fromarray(np.full((20, 20, 3), shade, dtype=np.uint8)).save(png)
             client.log_artifact(run_id, str(png))
@@ -57,7 +61,7 @@ def test_report_from_latest_sweep(filled, tmp_path, capsys):
     printed = capsys.readouterr().out
     # the newest sweep only: 8 finished children in 4 groups, the failed one left out and counted
     assert "latin" not in report and old not in report
-    assert "8 finished runs" in report and "1 FAILED" in report
+    assert "8 finished MLflow runs" in report and "1 FAILED" in report
     rows = [line for line in report.splitlines() if line.startswith("| runes")]
     assert len(rows) == 4
     assert rows[0].startswith("| runes | cnn | none | 2 | 0.910 ± 0.014 |")
@@ -69,6 +73,11 @@ def test_report_from_latest_sweep(filled, tmp_path, capsys):
     for png in ("accuracy.png", "confusion_matrices.png"):
         assert (out / png).stat().st_size > 1000 and f"]({png})" in report
     assert "cnn on runes, augmentation=rotate, seed 1: test accuracy 0.970" in report
+    # what a reader of the table must know: one group was trained differently
+    settings = report.split("## Settings that differ between runs")[1].split("##")[0]
+    assert "- `trainer.max_epochs`: 12 (runes/cnn/none, runes/sklearn_mlp/none, runes/sklearn_mlp/rotate); " \
+           "3 (runes/cnn/rotate)" in settings
+    assert "`seed`" not in settings and "model.net.hidden" not in settings
 
 
 def test_select_by_experiment_tag_and_parent(filled, tmp_path):

@@ -93,9 +93,12 @@ def rest(url: str, endpoint: str, body: dict | None = None, **query) -> dict:
         return json.loads(r.read())
 
 
-def check_sweep_on_server(url: str, tmp: Path, artifacts: Path):
-    """Run a 2-job sweep against ``url``; check parent, children, metrics and artifacts over REST."""
-    p = cli("-m", *TINY_SKLEARN_SWEEP, f"tracking.uri={url}", "tracking.experiment=team",
+def check_sweep_on_server(url: str, tmp: Path, artifacts: Path, *launcher: str) -> list[dict]:
+    """Run a 2-job sweep against ``url``; check parent, children, metrics and artifacts over REST.
+
+    Returns the children's tags.
+    """
+    p = cli("-m", *launcher, *TINY_SKLEARN_SWEEP, f"tracking.uri={url}", "tracking.experiment=team",
             f"hydra.sweep.dir={tmp / 'sweep'}", env={"GLYPHLAB_CACHE": str(tmp / "cache")})
     assert p.returncode == 0, p.stderr[-3000:]
 
@@ -124,11 +127,18 @@ def check_sweep_on_server(url: str, tmp: Path, artifacts: Path):
     # the artifacts went through the server into its --artifacts-destination
     stored = glob.glob(str(artifacts / "**" / "confusion_matrix.png"), recursive=True)
     assert len(stored) == 2 and all(open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for f in stored)
+    assert tags[runs.index(parents[0])]["launcher"] == ("JoblibLauncher" if launcher else "BasicLauncher")
+    return [t for _, t in children]
 
 
-def test_sweep_against_tracking_server_sqlite(tmp_path):
+def test_parallel_sweep_against_tracking_server_sqlite(tmp_path):
+    """The joblib launcher's grouping: 2 jobs in 2 worker processes, linked to one parent."""
     with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path) as url:
-        check_sweep_on_server(url, tmp_path, tmp_path / "artifacts")
+        children = check_sweep_on_server(url, tmp_path, tmp_path / "artifacts",
+                                         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert (tmp_path / "sweep" / ".mlflow_parent_run_id").read_text() == children[0]["mlflow.parentRunId"]
+    # each of the 2 parallel jobs takes its share of the cores
+    assert {t["threads"] for t in children} == {str(max(1, len(os.sched_getaffinity(0)) // 2))}
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Sweeps: one MLflow parent run per multirun with its children, across launchers; Optuna; presets."""
-from __future__ import annotations
+"""Sweeps: one MLflow parent run per multirun with its children; Optuna; presets; threads per job.
 
-import os
+The joblib launcher's grouping (jobs in other processes) is tested against a tracking server in
+test_server.py.
+"""
+from __future__ import annotations
 
 import pytest
 from omegaconf import OmegaConf
@@ -36,19 +38,9 @@ def by_job(children):
     return {(r.data.tags["model"], r.data.tags["seed"]): r for r in children}
 
 
-@pytest.fixture(scope="module")
-def basic_sweep(tmp_path_factory):
-    """`python run.py -m model=sklearn_mlp,cnn seed=0,1` (basic launcher), into its own store."""
-    tmp = tmp_path_factory.mktemp("basic")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    env = {"MLFLOW_TRACKING_URI": uri, "GLYPHLAB_CACHE": str(tmp / "cache")}
-    p = cli("-m", "model=sklearn_mlp,cnn", "seed=0,1", *TINY_ANY, f"hydra.sweep.dir={tmp / 'sweep'}", env=env)
-    assert p.returncode == 0, p.stderr[-3000:]
-    return uri
-
-
-def test_basic_launcher_groups_four_children(basic_sweep):
-    client, parent, children = parent_and_children(basic_sweep)
+def test_basic_launcher_groups_four_children(store, tmp_path):
+    sweep(tmp_path, "model=sklearn_mlp,cnn", "seed=0,1")
+    client, parent, children = parent_and_children(store)
     jobs = by_job(children)
     assert set(jobs) == {("sklearn_mlp", "0"), ("sklearn_mlp", "1"), ("cnn", "0"), ("cnn", "1")}
     assert all(r.data.tags["data"] == "runes" and r.data.tags["augmentation"] == "none" for r in children)
@@ -62,24 +54,6 @@ def test_basic_launcher_groups_four_children(basic_sweep):
         assert a.data.params["seed"] == "0" and b.data.params["seed"] == "1"
         assert a.data.metrics["val/final_accuracy"] != b.data.metrics["val/final_accuracy"] or \
             a.data.metrics["test/accuracy"] != b.data.metrics["test/accuracy"]
-
-
-def test_joblib_launcher_links_children_from_other_processes(basic_sweep, store, tmp_path):
-    p = sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=sklearn_mlp,cnn", "seed=0")
-    assert "Joblib.Parallel(n_jobs=2" in p.stdout + p.stderr
-    client, parent, children = parent_and_children(store)
-    assert set(by_job(children)) == {("sklearn_mlp", "0"), ("cnn", "0")}
-    assert parent.data.tags["launcher"] == "JoblibLauncher"
-    assert (tmp_path / "sweep" / ".mlflow_parent_run_id").read_text() == parent.info.run_id
-    # each of the 2 parallel jobs takes its share of the cores
-    cores = len(os.sched_getaffinity(0))
-    assert {r.data.tags["threads"] for r in children} == {str(max(1, cores // 2))}
-    # the seed alone decides the data, the split and the initialisation, whichever process runs the job
-    # (sklearn's MLP is bit-reproducible; torch on CPU need not be across thread counts)
-    _, basic_runs = all_runs(basic_sweep)
-    basic = by_job(r for r in basic_runs if "mlflow.parentRunId" in r.data.tags)
-    key = ("sklearn_mlp", "0")
-    assert by_job(children)[key].data.metrics["test/accuracy"] == basic[key].data.metrics["test/accuracy"]
 
 
 def test_optuna_trials_are_children_and_best_params_on_parent(store, tmp_path):

@@ -59,10 +59,11 @@ TARGETS = {
 
 # Sizes for a full run; --quick uses QUICK. Tests pass tiny values to the section functions.
 FULL = dict(repeats=3, n_images=4096, epochs=3, steps=30, startup_repeats=5, synth_samples=200,
-            sweep_args=("model=cnn", "seed=0,1,2,3", "trainer.max_epochs=2"), e2e_repeats=2, compile=True)
+            sweep_args=("model=cnn", "seed=0,1,2,3", "trainer.max_epochs=2"), sweep_repeats=2, e2e_repeats=2,
+            compile=True)
 QUICK = dict(repeats=1, n_images=1024, epochs=2, steps=8, startup_repeats=2, synth_samples=50,
              sweep_args=("model=cnn", "seed=0,1,2,3", "trainer.max_epochs=1", "data.samples_per_class=60"),
-             e2e_repeats=1, compile=False)
+             sweep_repeats=1, e2e_repeats=1, compile=False)
 
 
 class Row(NamedTuple):
@@ -121,9 +122,11 @@ def _median(values) -> float:
     return statistics.median(values)
 
 
-def _spread(values) -> str:
-    """``min–max`` of the repeats, so a reader sees how noisy a median is."""
-    return f"{min(values):.3g}–{max(values):.3g}" if len(values) > 1 else "1 repeat"
+def _spread(values, unit: str = "") -> str:
+    """How many repeats and their range, so a reader sees how noisy a median is."""
+    if len(values) == 1:
+        return "1 repeat"
+    return f"median of {len(values)} repeats, range {min(values):.3g}–{max(values):.3g}{unit}"
 
 
 def compose(overrides=()):
@@ -264,7 +267,7 @@ def bench_train(models=("cnn", "mlp"), n_images: int = 4096, epochs: int = 3, re
                         f"Lightning {_median(lit):.0f} img/s, raw {_median(raw):.0f} img/s "
                         f"(Lightning costs {per_step_ms:+.2f} ms/step); batch {cfg.model.batch_size}, "
                         f"{torch.get_num_threads()} threads, {n_images} images × {epochs - 1} timed epochs; "
-                        f"ratio over {repeats} repeats {_spread(ratios)}"))
+                        f"ratio {_spread(ratios)}"))
     return rows
 
 
@@ -291,7 +294,7 @@ def bench_loader(models=("mlp", "cnn"), n_images: int = 4096, epochs: int = 3, r
     it_ratio = [a / b for a, b in zip(it["TensorBatches"], it["DataLoader"])]
     rows.append(Row("loader", "TensorBatches / DataLoader, batch iteration alone", f"{_median(it_ratio):.3g}×",
                     detail=f"{_median(it['TensorBatches']):,.0f} vs {_median(it['DataLoader']):,.0f} img/s, "
-                           f"batch 128, shuffled; over {repeats} repeats {_spread(it_ratio)}"))
+                           f"batch 128, shuffled; {_spread(it_ratio)}"))
     for name in models:
         cfg = compose([f"model={name}"])
         ratios, tb, dl = [], [], []
@@ -301,8 +304,7 @@ def bench_loader(models=("mlp", "cnn"), n_images: int = 4096, epochs: int = 3, r
             ratios.append(tb[-1] / dl[-1])
         rows.append(Row("loader", f"{name}: raw training loop, TensorBatches / DataLoader img/s",
                         f"{_median(ratios):.2f}×",
-                        detail=f"{_median(tb):.0f} vs {_median(dl):.0f} img/s; ratio over {repeats} repeats "
-                               f"{_spread(ratios)}"))
+                        detail=f"{_median(tb):.0f} vs {_median(dl):.0f} img/s; ratio {_spread(ratios)}"))
     return rows
 
 
@@ -393,8 +395,7 @@ def bench_flops(steps: int = 30, repeats: int = 3, lightning_rate: float | None 
     rows = [Row("flops", "cnn training FLOP/s / float32 matmul peak (raw loop)", f"{ratio:.0%}", target, verdict,
                 f"{_median(achieved) / 1e9:.1f} GFLOP/s achieved ({per_image / 1e6:.1f} MFLOP per image fwd+bwd, "
                 f"batch {cfg.model.batch_size}) vs {_median(peaks) / 1e9:.1f} GFLOP/s torch.mm peak "
-                f"(n={statistics.mode(peak_sizes)}), {torch.get_num_threads()} threads; over {repeats} repeats "
-                f"{_spread(ratios)}")]
+                f"(n={statistics.mode(peak_sizes)}), {torch.get_num_threads()} threads; {_spread(ratios)}")]
     if lightning_rate:
         lit = lightning_rate * per_image / _median(peaks)
         target, verdict = judge("flops_cnn", lit)
@@ -449,7 +450,7 @@ def bench_fastpaths(steps: int = 30, repeats: int = 3, compile: bool = True) -> 
         if name == "torch.compile":
             detail = f"first call compiles for {compile_s:.0f} s; " + detail
         rows.append(Row("fastpaths", f"cnn step, {name} / default", f"{_median(r):.2f}×",
-                        detail=f"{detail}; over {repeats} repeats {_spread(r)}"))
+                        detail=f"{detail}; {_spread(r)}"))
     return rows
 
 
@@ -518,17 +519,13 @@ def marked_run(args, workdir: Path, env: dict | None = None, stop_at_first_step:
     (CPU seconds the process used) and ``modules``: which heavy packages were imported by then."""
     out = workdir / f"marks-{time.time_ns()}.json"
     cmd = [sys.executable, "-c", MARKED_RUN, str(out), "1" if stop_at_first_step else "0", str(RUN_PY), *args]
-    cpu_before = _children_cpu()
     started = time.time()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env or bench_env(workdir), capture_output=True, text=True,
-                          timeout=timeout)
-    ended = time.time()
-    cpu = _children_cpu() - cpu_before
+    seconds, cpu, proc = timed(cmd, env or bench_env(workdir), timeout=timeout)
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"run.py {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     marks = json.loads(out.read_text())
     result = {k: v - started for k, v in marks.items() if isinstance(v, float)}
-    result["exit"] = ended - started
+    result["exit"] = seconds
     result["cpu"] = cpu
     result["modules"] = marks["modules"]
     return result
@@ -543,15 +540,17 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def wall_time(cmd, env=None, cwd=ROOT, timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess]:
+def timed(cmd, env=None, cwd=ROOT, timeout: float = 3600) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Run ``cmd``; returns (wall seconds, CPU seconds of it and its children, the process)."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    return time.perf_counter() - started, proc
+    return time.perf_counter() - started, _children_cpu() - cpu, proc
 
 
 def imported_modules(args) -> set[str]:
     """Top-level packages a ``python run.py ARGS`` process imports (from ``-X importtime``)."""
-    _, proc = wall_time([sys.executable, "-X", "importtime", str(RUN_PY), *args])
+    *_, proc = timed([sys.executable, "-X", "importtime", str(RUN_PY), *args])
     return {m.group(1).split(".")[0] for m in re.finditer(r"^import time:.*\|\s*(\S+)\s*$", proc.stderr, re.M)}
 
 
@@ -569,13 +568,12 @@ def bench_startup(repeats: int = 5, workdir: Path | None = None, first_step: boo
         cfg_job = [sys.executable, str(RUN_PY), "--cfg", "job", f"hydra.run.dir={work / 'cfg'}"]
         times = {"python": [], "hydra": [], "cfg": [], "hydra_cpu": [], "cfg_cpu": []}
         for _ in range(repeats):
-            times["python"].append(wall_time(base, env)[0])
-            cpu = _children_cpu()
-            times["hydra"].append(wall_time(hydra_only, env)[0])
-            times["hydra_cpu"].append(_children_cpu() - cpu)
-            cpu = _children_cpu()
-            seconds, proc = wall_time(cfg_job, env)
-            times["cfg_cpu"].append(_children_cpu() - cpu)
+            times["python"].append(timed(base, env)[0])
+            seconds, cpu, _ = timed(hydra_only, env)
+            times["hydra"].append(seconds)
+            times["hydra_cpu"].append(cpu)
+            seconds, cpu, proc = timed(cfg_job, env)
+            times["cfg_cpu"].append(cpu)
             if proc.returncode != 0:
                 raise RuntimeError(f"run.py --cfg job failed:\n{proc.stderr[-2000:]}")
             times["cfg"].append(seconds)
@@ -585,7 +583,7 @@ def bench_startup(repeats: int = 5, workdir: Path | None = None, first_step: boo
                         f"{_median(times['cfg_cpu']):.2f} CPU-s; an empty Hydra app's `--cfg job` takes "
                         f"{_median(times['hydra']):.2f} s, {_median(times['hydra_cpu']):.2f} CPU-s "
                         f"(`python -c pass` {_median(times['python']):.2f} s); "
-                        f"over {repeats} repeats {_spread(times['cfg'])} s"))
+                        f"{_spread(times['cfg'], ' s')}"))
         for args in (["--cfg", "job"], ["--help"]):
             heavy = sorted(imported_modules([*args, f"hydra.run.dir={work / 'cfg'}"]) & set(HEAVY_MODULES))
             rows.append(Row("startup", f"`run.py {' '.join(args)}` imports torch / Lightning / MLflow",
@@ -608,7 +606,7 @@ def bench_startup(repeats: int = 5, workdir: Path | None = None, first_step: boo
                                    f"{phases['fit_start']:.1f} s, → first step {phases['first_step']:.1f} s; "
                                    f"{_median([w['cpu'] for w in warm]):.1f} CPU-s; "
                                    f"cold (data built, store created) {cold['first_step']:.1f} s; "
-                                   f"median of {len(warm)} warm runs {_spread([w['first_step'] for w in warm])} s; "
+                                   f"warm runs: {_spread([w['first_step'] for w in warm], ' s')}; "
                                    f"imported by then: {', '.join(warm[0]['modules'])}"))
             if model == "sklearn_mlp":
                 lightning = sorted({"pytorch_lightning", "lightning"} & set(warm[0]["modules"]))
@@ -646,7 +644,7 @@ def bench_synth(samples_per_class: int = 200, repeats: int = 3, cache_overrides=
                             f"{_median(cpu):,.0f}", target, verdict,
                             f"{len(glyphs)} images of {glyphs.n_classes} classes per repeat, 1 thread, images per "
                             f"CPU-second ({_median(wall):,.0f} per wall-second on the shared machine); "
-                            f"over {repeats} repeats {_spread(cpu)}"))
+                            f"{_spread(cpu)}"))
     # The cache: the default runes set from disk vs synthesizing it.
     cfg = compose(["data=runes", *cache_overrides])
     spec = _container(cfg.data)
@@ -691,7 +689,7 @@ def bench_augment(steps: int = 30, repeats: int = 3, min_seconds: float = 0.5) -
         rows.append(Row("augment", f"augmentation={name}, online", f"{_median(r):,.0f} img/s",
                         detail=f"{aug_s / (aug_s + step_s):.0%} of a CNN training step with it "
                                f"({aug_s * 1e3:.1f} of {(aug_s + step_s) * 1e3:.1f} ms per batch of {bs}); "
-                               f"over {repeats} repeats {_spread(r)}"))
+                               f"{_spread(r)}"))
     return rows
 
 
@@ -720,16 +718,18 @@ def bench_sweep(sweep_args=FULL["sweep_args"], repeats: int = 3) -> list[Row]:
         env = bench_env(work)
         uri = env["MLFLOW_TRACKING_URI"]
         # Warm-up (not timed): builds the data set into the cache and creates the MLflow store.
-        wall_time([sys.executable, str(RUN_PY), *[a.split(",")[0] for a in sweep_args],
-                   "trainer.max_epochs=1", "tracking.experiment=warmup", f"hydra.run.dir={work / 'warm'}"], env)
+        *_, proc = timed([sys.executable, str(RUN_PY), *[a.split(",")[0] for a in sweep_args], "trainer.max_epochs=1",
+                          "tracking.experiment=warmup", f"hydra.run.dir={work / 'warm'}"], env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"sweep warm-up run failed:\n{proc.stderr[-2000:]}")
         seq, par, speedups = [], [], []
         for r in range(repeats):
             for kind, extra, times in (("seq", [], seq),
                                        ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], par)):
                 experiment = f"bench-{kind}-{r}"
-                seconds, proc = wall_time([sys.executable, str(RUN_PY), "-m", *sweep_args, *extra,
-                                           "trainer.enable_progress_bar=false", f"tracking.experiment={experiment}",
-                                           f"hydra.sweep.dir={work / experiment}"], env)
+                seconds, _, proc = timed([sys.executable, str(RUN_PY), "-m", *sweep_args, *extra,
+                                          "trainer.enable_progress_bar=false", f"tracking.experiment={experiment}",
+                                          f"hydra.sweep.dir={work / experiment}"], env)
                 done = _finished_runs(uri, experiment)
                 if proc.returncode != 0 or done != n_jobs:
                     raise RuntimeError(f"{kind} sweep: exit {proc.returncode}, {done}/{n_jobs} runs finished:\n"
@@ -741,13 +741,13 @@ def bench_sweep(sweep_args=FULL["sweep_args"], repeats: int = 3) -> list[Row]:
     return [Row("sweep", f"{n_jobs}-job sweep: sequential / joblib n_jobs=2 wall", f"{speedup:.2f}×", target,
                 verdict, f"`run.py -m {' '.join(sweep_args)}`: sequential {_median(seq):.0f} s "
                          f"({cores()} threads per job), joblib {_median(par):.0f} s (1 thread per job); data "
-                         f"cached; over {repeats} repeats {_spread(speedups)}")]
+                         f"cached; {_spread(speedups)}")]
 
 
 def bench_e2e(repeats: int = 2, args=("model=cnn", "data=runes")) -> list[Row]:
     """Section 7: wall time and test accuracy of the default command, from a cold data cache
     (the data set is synthesized) into an existing MLflow store."""
-    walls, accs = [], []
+    walls, cpus, fits, accs = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = bench_env(work)
@@ -756,19 +756,21 @@ def bench_e2e(repeats: int = 2, args=("model=cnn", "data=runes")) -> list[Row]:
         MlflowClient(env["MLFLOW_TRACKING_URI"]).search_experiments()  # creates the store (one-off migration)
         for r in range(repeats):
             env["GLYPHLAB_CACHE"] = str(work / f"cache{r}")
-            seconds, proc = wall_time([sys.executable, str(RUN_PY), *args, f"hydra.run.dir={work / f'run{r}'}"],
-                                      env)
+            seconds, cpu, proc = timed([sys.executable, str(RUN_PY), *args, f"hydra.run.dir={work / f'run{r}'}"],
+                                       env)
             found = re.search(r"test/accuracy (\d\.\d+)", proc.stdout)
             if proc.returncode != 0 or not found:
                 raise RuntimeError(f"run.py {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
             walls.append(seconds)
+            cpus.append(cpu)
+            fits.append(float(re.search(r"fit (\d+\.?\d*)s", proc.stdout).group(1)))
             accs.append(float(found.group(1)))
     wall, acc = _median(walls), _median(accs)
     rows = []
     target, verdict = judge("e2e_s", wall)
     rows.append(Row("e2e", f"`python run.py {' '.join(args)}`, wall", f"{wall:.0f} s", target, verdict,
-                    f"cold data cache (synthesis included), existing MLflow store, model logged; "
-                    f"over {repeats} repeats {_spread(walls)} s"))
+                    f"{_median(cpus):.0f} CPU-s, of which training (`fit`) {_median(fits):.0f} s wall; cold data "
+                    f"cache (synthesis included), existing MLflow store, model logged; {_spread(walls, ' s')}"))
     target, verdict = judge("e2e_accuracy", acc)
     rows.append(Row("e2e", f"`python run.py {' '.join(args)}`, test accuracy", f"{acc:.4f}", target, verdict,
                     f"seed 0; runs: {', '.join(f'{a:.4f}' for a in accs)}"))
@@ -777,7 +779,7 @@ def bench_e2e(repeats: int = 2, args=("model=cnn", "data=runes")) -> list[Row]:
 
 # --- the table and BENCHMARKS.md ------------------------------------------------------------------
 
-HEADER = "| section | figure | value | target | verdict | load | how measured / detail |"
+HEADER = "| section | figure | value | target | verdict | how measured / detail | load |"
 RULE = "|---|---|---|---|---|---|---|"
 
 
@@ -869,9 +871,9 @@ def main(argv=None) -> list[Row]:
         elif section == "augment":
             new = bench_augment(steps=size["steps"], repeats=reps)
         elif section == "sweep":
-            new = bench_sweep(sweep_args=size["sweep_args"], repeats=reps)
+            new = bench_sweep(sweep_args=size["sweep_args"], repeats=args.repeats or size["sweep_repeats"])
         else:
-            new = bench_e2e(repeats=size["e2e_repeats"] if not args.repeats else reps)
+            new = bench_e2e(repeats=args.repeats or size["e2e_repeats"])
         tag = " (--quick)" if args.quick else ""
         new = [r._replace(load=load, detail=r.detail + tag) for r in new]
         for r in new:

@@ -128,6 +128,37 @@ def summarize(table) -> "pd.DataFrame":
     return summary.sort_values(keys, ignore_index=True)
 
 
+def differing_settings(runs, table) -> list[str]:
+    """Config values (MLflow params) that differ between the finished runs, as markdown items.
+
+    Left out: the seeds, and a group's own settings (``model.*`` differs with the model) unless
+    they also differ inside a group, as an Optuna search's do. What remains is what a reader of
+    the table must know, e.g. ``trainer.max_epochs`` set differently for some runs.
+    """
+    import pandas as pd
+
+    params = {r.info.run_id: r.data.params for r in runs}
+    done = table[table.status == "FINISHED"]
+    keys = group_keys(table)
+    groups = done[keys].astype(str).agg("/".join, axis=1)
+    items = []
+    for key in sorted(set().union(*(params[i] for i in done.run_id))):
+        if re.search(r"(^|\.)(seed|random_state)$", key) or key.startswith("search_space."):
+            continue
+        values = pd.Series([params[i].get(key, "(unset)") for i in done.run_id], index=done.index)
+        if values.nunique() < 2:
+            continue
+        inside = (values.groupby(groups).nunique() > 1).any()
+        if key.split(".")[0] in keys and not inside:
+            continue
+        if inside:
+            items.append(f"- `{key}`: {values.nunique()} different values, also within groups")
+        else:
+            parts = [f"{value} ({', '.join(sorted(set(groups[values == value])))})" for value in sorted(set(values))]
+            items.append(f"- `{key}`: " + "; ".join(parts))
+    return items
+
+
 def _mean_std(mean: float, std: float, n: int, digits: int) -> str:
     if np.isnan(mean):
         return "–"
@@ -178,8 +209,11 @@ def plot_accuracy(summary, path: Path) -> None:
             bars = ax.bar(x, means, width, yerr=stds, capsize=3, label=f"augmentation={hue}", color=colors(h))
             ax.bar_label(bars, labels=["" if np.isnan(m) else f"{m:.3f}" for m in means], fontsize=7, padding=2)
         ax.set_xticks(np.arange(len(places)), places)
-        ax.set_ylim(0, 1.08)
-        ax.set_ylabel(f"{title} (mean ± std over runs)")
+        # Accuracies near 1 differ in the second decimal: start the axis just below the lowest bar.
+        low = np.nanmin(summary[f"{metric} mean"] - summary[f"{metric} std"].fillna(0))
+        bottom = 0.0 if not low > 0.5 else np.floor((low - 0.01) * 20) / 20
+        ax.set_ylim(bottom, 1.0 + (1.0 - bottom) * 0.08)
+        ax.set_ylabel(f"{title} (mean ± std over runs)" + (f", axis from {bottom:.2f}" if bottom else ""))
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(loc="lower right", fontsize=8)
@@ -255,6 +289,10 @@ def write_report(client, runs, chosen: str, out_dir: Path, command: str) -> str:
               "runs, fit time is the mean wall-clock training time, *best run* the MLflow run id "
               "(prefix) with the highest test accuracy.", "",
               "![accuracy per model and augmentation, mean ± std](accuracy.png)", ""]
+    if settings := differing_settings(runs, table):
+        lines += ["## Settings that differ between runs", "",
+                  "Besides the seed and each model's, augmentation's and data set's own settings:", "",
+                  *settings, ""]
     if captions:
         lines += ["## Confusion matrices of the best run per model", "",
                   *[f"- {c}" for c in captions], "",

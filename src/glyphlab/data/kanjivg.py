@@ -142,7 +142,7 @@ def _stroke_set(chars: str, family: str, image_size: int, samples_per_class: int
     return out
 
 
-def build_kana(*, image_size: int = 48, samples_per_class: int = 200, seed: int = 0,
+def build_kana(*, image_size: int = 48, samples_per_class: int = 100, seed: int = 0,
                charset: str = "all", renderer: str = "strokes", font_files=(), **style) -> GlyphSet:
     """Handwritten kana: hiragana U+3041–U+3093 and katakana U+30A1–U+30F6 (169 classes).
 
