@@ -11,7 +11,7 @@ def _ok(rows, section):
 
 
 def test_judge_says_met_or_by_how_much():
-    assert bench.judge("lightning_cnn", 0.95) == ("≥ 0.9", "met")
+    assert bench.judge("lightning_cnn", 0.95) == ("≥ 0.9×", "met")
     assert bench.judge("cfg_job_s", 1.5)[1] == "**missed** by 50%"
     assert bench.judge("e2e_accuracy", 0.97)[1].startswith("**missed** by 1")
 
@@ -22,8 +22,8 @@ def test_train_loader_flops_fastpaths_run_tiny():
     cfg = bench.compose(["model=cnn"])
     assert bench.training_flops_per_image(cfg, batch_size=4) > 1e6
     assert bench.matmul_peak(sizes=(64,), min_seconds=0.01)[0] > 0
-    _ok(bench.bench_flops(steps=1, repeats=1, lightning_rate=100.0), "flops")
-    _ok(bench.bench_fastpaths(steps=1, repeats=1, compile=False), "fastpaths")
+    _ok(bench.bench_flops(steps=1, repeats=1, lightning_rate=100.0, widths=((),)), "flops")
+    _ok(bench.bench_fastpaths(steps=1, repeats=1, with_compile=False), "fastpaths")
 
 
 def test_synth_and_augment_run_tiny():

@@ -27,7 +27,6 @@ UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LOWER = "abcdefghijklmnopqrstuvwxyz"
 DIGITS = "0123456789"
 
-KANJIVG_BOX = 109.0      # KanjiVG's viewBox side
 FLATNESS = 0.25          # max gap between a curve and its polyline, KanjiVG units (~0.1 px at 48 px)
 SAMPLE_STEP = 2.0        # point spacing along other curved segments (arcs), KanjiVG units
 FAMILY_SIDE = 0.84       # the family's common ink box fills this much of the image side

@@ -29,6 +29,10 @@ class CNN(nn.Module):
             nn.Linear(in_ch * size * size, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden, n_positions * n_classes),
         )
+        # Conv weights in channels_last (NHWC) memory: oneDNN's CPU convolutions run the training
+        # step 1.3-1.7x faster so (python -m glyphlab.bench --only fastpaths). Values and
+        # state_dict keys are unchanged; only the strides differ.
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.head(self.features(x))
