@@ -68,6 +68,19 @@ def test_train_and_test_sequences_use_disjoint_base_digits():
     assert not train_values & set(np.unique(base.images[list(digits_in[2])]))
 
 
+def test_a_source_with_its_own_split_keeps_it():
+    base = numbered_digits(30)
+    base.split = np.repeat(np.array([0, 1, 2], np.int8), [20, 5, 5])  # like MNIST's official test part
+    parts = sequences.base_split(base, 0.5, 0.3, seed=0)
+    assert [p.tolist() for p in parts] == [list(range(20)), list(range(20, 25)), list(range(25, 30))]
+
+
+def test_missing_mnist_names_the_sequence_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path))
+    with pytest.raises(DataError, match="data.source_options.download=true"):
+        sequences.build(source="mnist", image_size=16, n_train=5, n_val=2, n_test=2)
+
+
 def test_build_from_sklearn_digits_is_fixed_split_and_keeps_base_parts_apart():
     glyphs = sequences.build(image_size=24, max_digits=3, n_train=30, n_val=10, n_test=10, source="digits",
                              source_image_size=8, seed=0)
@@ -136,8 +149,8 @@ def test_one_head_per_position_learns_and_reports_whole_sequence_accuracy(net_na
     patterns = np.random.default_rng(0).integers(0, 2, (10, 8, 8)).astype(np.uint8) * 255  # one per digit
     base = GlyphSet(patterns, np.arange(10), [str(d) for d in range(10)])
     parts = (np.arange(10),) * 3   # learning, not generalisation, is under test here
-    glyphs, _ = sequences.make_sequences(base, parts, (400, 50, 1), image_size=16, max_digits=2, seed=0)
-    x, y = torch.from_numpy(glyphs.images[:400]), torch.from_numpy(glyphs.labels[:400])
+    glyphs, _ = sequences.make_sequences(base, parts, (300, 50, 1), image_size=16, max_digits=2, seed=0)
+    x, y = torch.from_numpy(glyphs.images[:300]), torch.from_numpy(glyphs.labels[:300])
     net = (MLP(16, 11, hidden_sizes=(64,), n_positions=2) if net_name == "mlp"
            else CNN(16, 11, channels=(8, 16), hidden=64, n_positions=2))
     module = GlyphClassifier(net, lambda p: torch.optim.Adam(p, lr=0.01))
@@ -147,12 +160,12 @@ def test_one_head_per_position_learns_and_reports_whole_sequence_accuracy(net_na
     flat = torch.nn.functional.cross_entropy(logits.reshape(6, 11), torch.tensor([1, 10, 2, 3, 10, 10]))
     assert torch.isclose(loss, flat)
 
-    trainer = pl.Trainer(max_epochs=15, accelerator="cpu", logger=False, enable_checkpointing=False,
+    trainer = pl.Trainer(max_epochs=10, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(module, TensorBatches(x, y, 32, shuffle=True), TensorBatches(x, y, 400, shuffle=False))
-    pred = predict_proba(net, glyphs.images[:400]).argmax(-1)
-    assert pred.shape == (400, 2)
-    whole = float((pred == glyphs.labels[:400]).all(1).mean())
+    trainer.fit(module, TensorBatches(x, y, 32, shuffle=True), TensorBatches(x, y, 300, shuffle=False))
+    pred = predict_proba(net, glyphs.images[:300]).argmax(-1)
+    assert pred.shape == (300, 2)
+    whole = float((pred == glyphs.labels[:300]).all(1).mean())
     assert whole > 0.8
     # logged val/accuracy is whole-sequence (the same number), val/digit_accuracy per position
     assert float(trainer.callback_metrics["val/accuracy"]) == pytest.approx(whole, abs=1e-6)

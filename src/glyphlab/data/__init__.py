@@ -90,7 +90,8 @@ def load(cfg: dict, cache_dir: str | os.PathLike | None = None) -> GlyphSet:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    use_cache = cache_dir is not None and cfg.get("cache", True)
+    # A set read from the user's files (`root`) is never cached: the key is the config, not the files.
+    use_cache = cache_dir is not None and cfg.get("cache", True) and not cfg.get("root")
     if use_cache:
         path = Path(cache_dir) / f"{cfg.get('name', 'data')}-{cache_key(cfg)}.npz"
         if path.exists():

@@ -98,6 +98,8 @@ def load_source(source: str, image_size: int, seed: int, options: dict) -> Glyph
         base = builder(**kwargs)
     except TypeError as e:  # an unknown key in data.source_options
         raise DataError(f"data.source_options: source {source!r} cannot take {sorted(options)}: {e}") from None
+    except DataError as e:  # the source's own keys are data.source_options.<key> here
+        raise DataError(f"source {source!r}: {str(e).replace('data.', 'data.source_options.')}") from None
     if list(base.classes) != DIGIT_CLASSES or base.labels.ndim != 1:
         raise DataError(f"source {source!r} must give single digits with classes 0..9, "
                         f"got classes {' '.join(base.classes[:20])}")
