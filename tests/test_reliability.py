@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import ROOT, TINY, TINY_SKLEARN, all_runs, cli, compose
@@ -205,10 +206,19 @@ def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store,
     assert runs[0].data.metrics["train/loss"] > 0  # what was logged so far is kept
     assert (out / "checkpoints" / "interrupted.ckpt").exists()
 
-    p = cli("model=cnn", *TINY, "trainer.max_epochs=3", f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'again'}")
+    # last.ckpt is rewritten every epoch until the signal lands: resume from however far it got.
+    epoch = torch.load(last, map_location="cpu", weights_only=True)["epoch"]
+    if epoch >= 1:
+        p = cli("model=cnn", *TINY, "trainer.max_epochs=1", f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'early'}")
+        assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith("glyphlab: error: ckpt_path"), p.stderr[-3000:]
+        assert "trainer.max_epochs must be larger than" in p.stderr
+    p = cli("model=cnn", *TINY, f"trainer.max_epochs={epoch + 3}", f"ckpt_path={last}",
+            f"hydra.run.dir={tmp_path / 'again'}")
     assert p.returncode == 0, p.stderr[-3000:]
-    _, runs = all_runs(store)
+    client, runs = all_runs(store)
     assert runs[0].info.status == "FINISHED"
+    resumed = client.get_metric_history(runs[0].info.run_id, "train/loss")
+    assert 1 <= len(resumed) <= 3  # only the epochs after the checkpoint were trained
 
 
 def test_failing_job_does_not_stop_the_sweep(store, tmp_path):

@@ -104,6 +104,7 @@ def machine() -> dict:
     return dict(cores=cores(), cpu=cpu, system=f"{platform.system()} {platform.release()}",
                 python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads(),
                 load=load_average(), date=datetime.now().strftime("%Y-%m-%d %H:%M"),
+                omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "unset"),
                 dont_write_bytecode=bool(os.environ.get("PYTHONDONTWRITEBYTECODE")))
 
 
@@ -445,6 +446,46 @@ def bench_fastpaths(steps: int = 30, repeats: int = 3, with_compile: bool = True
         rows.append(Row("fastpaths", name, f"{_median(r):.2f}×", detail=f"{detail}; {_spread(r)}"))
     if isinstance(compile_s, str):
         rows.append(Row("fastpaths", "torch.compile / eager", "–", detail=f"compile failed: {compile_s}"))
+    if threads > 1:
+        rows += omp_wait_rows(steps, repeats)
+    return rows
+
+
+STEPS_CHILD = "import sys; from glyphlab import bench; print(bench.steps_rate(bench.compose(['model=cnn']), int(sys.argv[1])))"
+
+
+def omp_wait_rows(steps: int = 30, repeats: int = 3) -> list[Row]:
+    """OpenMP threads that sleep at a barrier (OMP_WAIT_POLICY=PASSIVE, what glyphlab sets) vs
+    libgomp's default (spin ~300k rounds, then sleep), each in a fresh process (the policy is read
+    when torch loads),
+    with the other cores idle and with one of them kept busy by another process — a shared machine."""
+    def rate(policy: str | None) -> float:
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        if policy:
+            env["OMP_WAIT_POLICY"] = policy
+        *_, proc = timed([sys.executable, "-c", STEPS_CHILD, str(steps)], env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"steps_rate child failed:\n{proc.stderr[-2000:]}")
+        return float(proc.stdout.split()[-1])
+
+    rows = []
+    for busy in (False, True):
+        burner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        try:
+            ratios, passive, active = [], [], []
+            for _ in range(repeats):
+                passive.append(rate("PASSIVE"))
+                active.append(rate(None))
+                ratios.append(passive[-1] / active[-1])
+        finally:
+            if burner is not None:
+                burner.kill()
+                burner.wait()
+        rows.append(Row("fastpaths", f"OMP_WAIT_POLICY=PASSIVE / unset (libgomp spins first), "
+                                     f"{'one core busy with another process' if busy else 'no extra load'}",
+                        f"{_median(ratios):.2f}×",
+                        detail=f"{_median(passive):.0f} vs {_median(active):.0f} img/s, default cnn raw loop, "
+                               f"{cores()} threads, {steps} steps; {_spread(ratios)}"))
     return rows
 
 
@@ -796,9 +837,12 @@ def format_table(rows: list[Row]) -> str:
 
 
 def machine_line(m: dict) -> str:
+    shared = m["load"] > 0.75 * m["cores"]
     line = (f"Machine: {m['cores']} cores ({m['cpu']}), {m['system']}, Python {m['python']}, torch {m['torch']} "
-            f"with {m['threads']} threads; last run {m['date']}, 1-min load average {m['load']:.1f} "
-            f"({'the machine was shared with other jobs: absolute timings are inflated, ratios less so' if m['load'] > m['cores'] * 0.75 else 'idle enough'}).")
+            f"with {m['threads']} threads, OMP_WAIT_POLICY {m.get('omp_wait_policy', 'unset')}; run {m['date']}. "
+            f"1-min load average {m['load']:.1f} at the start (each row's in its last column)"
+            + ("; above the core count the machine was shared with other jobs: absolute timings are inflated, "
+               "ratios of interleaved measurements less so." if shared else "."))
     if m["dont_write_bytecode"]:
         line += " PYTHONDONTWRITEBYTECODE was set: glyphlab's own modules were compiled at every start."
     return line
@@ -850,6 +894,9 @@ def main(argv=None) -> list[Row]:
         size["repeats"] = args.repeats
     reps = size["repeats"]
 
+    from glyphlab.experiment import limit_threads
+
+    limit_threads()  # glyphlab's thread settings (set before torch loads), as in a run
     m = machine()
     print(machine_line(m), flush=True)
     rows: list[Row] = []

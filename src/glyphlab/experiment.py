@@ -165,6 +165,10 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
     """
     from threadpoolctl import threadpool_limits
 
+    # OpenMP threads sleep at a barrier instead of spinning: while another process holds a core, a
+    # spinning thread keeps its partner off the CPU and a CNN step gets ~10x slower (BENCHMARKS.md).
+    # libgomp reads this when torch loads, hence before the first `import torch`.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     torch = None
     if with_torch or "torch" in sys.modules:
         import torch
@@ -253,6 +257,8 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} (not a file)")
+    if ckpt_path is not None:
+        check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
     import mlflow
 
     mlflow.set_tag("checkpoints", str(checkpoints))
@@ -260,6 +266,20 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
     net = module.net.cpu()
     n_params = sum(p.numel() for p in net.parameters())
     return net, n_params, lambda images: predict_proba(net, images)
+
+
+def check_resume(ckpt_path, max_epochs) -> None:
+    """Resuming needs epochs left to train: one line instead of Lightning's error deep in ``fit``."""
+    import torch
+
+    try:
+        epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True)["epoch"]
+    except Exception as e:  # not a checkpoint, truncated, or from something else
+        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} "
+                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from e
+    if max_epochs is not None and max_epochs != -1 and max_epochs <= epoch:
+        raise ConfigError(f"ckpt_path {ckpt_path} was saved in epoch {epoch + 1}; trainer.max_epochs must be "
+                          f"larger than {epoch} to train on from it, got {max_epochs}")
 
 
 def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path) -> dict:

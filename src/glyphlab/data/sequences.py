@@ -128,12 +128,12 @@ def make_sequences(base: GlyphSet, parts, counts, *, image_size: int, max_digits
     rng = np.random.default_rng(seed)
     lengths = np.arange(min_digits, max_digits + 1)
     p = None if length_weights is None else np.asarray(length_weights, float) / np.sum(length_weights)
+    cells = max_digits if layout == "slots" else None
     images, used, split = [], [], []
     for k, (index, n) in enumerate(zip(parts, counts)):
         n_digits = rng.choice(lengths, size=n, p=p)                                      # [n]
         picks = np.where(np.arange(max_digits) < n_digits[:, None],
                          rng.choice(np.asarray(index), size=(n, max_digits)), -1)        # [n, max_digits]
-        cells = max_digits if layout == "slots" else None
         images += [stitch(base.images[row[row >= 0]], image_size, cells) for row in picks]
         used.append(picks)
         split.append(np.full(n, k, np.int8))
@@ -156,7 +156,3 @@ def stitch(digits: np.ndarray, image_size: int, cells: int | None = None) -> np.
     strip[:, :n * size] = np.concatenate(list(digits), axis=1)
     return np.asarray(Image.fromarray(strip).resize((image_size, image_size), Image.Resampling.BILINEAR))
 
-
-def decode(labels: np.ndarray, classes: list[str] = CLASSES) -> str:
-    """int ``[max_digits]`` position labels → the number as text, blanks dropped ("42___" → "42")."""
-    return "".join(classes[c] for c in labels if classes[c] != BLANK)
