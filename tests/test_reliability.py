@@ -245,3 +245,14 @@ def test_eight_parallel_jobs_on_the_sqlite_store(store, tmp_path):
         assert {"confusion_matrix.png", "confusion_matrix.csv", "config.yaml"} <= {
             a.path for a in client.list_artifacts(r.info.run_id)}
         assert len(client.get_metric_history(r.info.run_id, "val/accuracy")) == 2
+
+
+def test_a_checkpoint_left_in_the_run_dir_is_not_resumed_unasked(store, tmp_path):
+    out = tmp_path / "out"
+    assert cli("model=cnn", *TINY, f"hydra.run.dir={out}").returncode == 0
+    checkpoints = out / "checkpoints"
+    (checkpoints / "interrupted.ckpt").write_bytes((checkpoints / "last.ckpt").read_bytes())  # as after a Ctrl-C
+    p = cli("model=cnn", *TINY, f"hydra.run.dir={out}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    client, runs = all_runs(store)
+    assert len(client.get_metric_history(runs[0].info.run_id, "train/loss")) == 2  # both epochs, from scratch

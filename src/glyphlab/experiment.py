@@ -230,7 +230,8 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
     from hydra.utils import instantiate
 
     from glyphlab import augment
-    from glyphlab.models.lit import EpochMetricsToMlflow, GlyphClassifier, TensorBatches, predict_proba
+    from glyphlab.models.lit import (CheckpointOnInterrupt, EpochMetricsToMlflow, GlyphClassifier, TensorBatches,
+                                     predict_proba)
 
     torch.manual_seed(cfg.seed)
     n_positions = 1 if glyphs.labels.ndim == 1 else glyphs.labels.shape[1]
@@ -253,7 +254,7 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
                           callbacks=[EpochMetricsToMlflow(),
                                      pl.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=1,
                                                                   enable_version_counter=False),
-                                     pl.callbacks.OnExceptionCheckpoint(dirpath=checkpoints, filename="interrupted")])
+                                     CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")])
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} (not a file)")

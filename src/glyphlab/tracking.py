@@ -62,6 +62,9 @@ def connect(cfg_tracking):
             probe.unlink()
         except OSError as e:
             raise TrackingError(f"MLflow store {uri} is not writable: {e.strerror} ({db.parent})") from None
+    # MLflow draws a progress bar for every artifact it reads back (logging the model does): noise in
+    # a run's output and in sweep logs. A user who wants them sets the variable to true.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
     from mlflow.tracking import MlflowClient
 

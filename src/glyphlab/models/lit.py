@@ -103,6 +103,19 @@ class EpochMetricsToMlflow(pl.Callback):
             mlflow.log_metrics(metrics, step=trainer.current_epoch)
 
 
+class CheckpointOnInterrupt(pl.Callback):
+    """Saves ``path`` when training stops on an exception (Ctrl-C, SIGTERM, a crash), to resume with
+    ``ckpt_path=``. Not Lightning's ``OnExceptionCheckpoint``: with that one in the callbacks,
+    ``fit(ckpt_path=None)`` silently resumes from a checkpoint left in the same folder by an
+    earlier run; a glyphlab run resumes only when ``ckpt_path`` says so."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def on_exception(self, trainer, module, exception):
+        trainer.save_checkpoint(self.path)
+
+
 @torch.no_grad()
 def predict_proba(net: nn.Module, images: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Class probabilities, float32 ``[N, C]`` (or ``[N, P, C]``), for uint8 images ``[N, H, W]``."""
