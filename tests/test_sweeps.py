@@ -6,7 +6,7 @@ test_server.py.
 from __future__ import annotations
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from conftest import ROOT, all_runs, cli
 
@@ -92,8 +92,22 @@ def test_mlp_vs_cnn_preset():
     assert dict(cfg.hydra.sweeper.params) == {"model": "sklearn_mlp,mlp,cnn", "augmentation": "none,rotate",
                                               "seed": "0,1,2"}
     assert cfg.data.name == "runes" and cfg.tracking.experiment == "mlp_vs_cnn"
-    for model in ("sklearn_mlp", "mlp", "cnn"):  # every option the preset sweeps exists
-        assert compose_with_hydra(["+experiment=mlp_vs_cnn", f"model={model}", "augmentation=rotate"]).model.name == model
+
+
+PRESETS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_with_every_value_it_sweeps(preset):
+    cfg = compose_with_hydra([f"+experiment={preset}"])
+    assert cfg.tracking.experiment != "glyphlab", "a study logs into its own MLflow experiment"
+    params = dict(cfg.hydra.sweeper.params)
+    assert params
+    for key, values in params.items():
+        for value in values.split(","):
+            chosen = compose_with_hydra([f"+experiment={preset}", f"{key}={value}"])
+            got = chosen[key].name if isinstance(chosen[key], DictConfig) else chosen[key]
+            assert str(got) == value, (preset, key, value)
 
 
 def test_limit_threads():
