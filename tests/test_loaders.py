@@ -331,3 +331,37 @@ def test_digits():
     assert glyphs.images[:, 0, :].mean() < glyphs.images[:, 6:10, 6:10].mean()
     cfg = OmegaConf.to_container(OmegaConf.load(CONF / "digits.yaml"))
     assert load(cfg).images.shape == (1797, cfg["image_size"], cfg["image_size"])
+
+
+def test_normalize_box_scales_and_centres_the_ink():
+    from glyphlab.data import normalize_box
+
+    small = np.zeros((2, 32, 32), np.uint8)
+    small[0, 2:8, 20:23] = 255          # a small bar, top right: 6 tall, 3 wide
+    big = normalize_box(small)
+    rows, cols = np.flatnonzero(big[0].max(1) > 48), np.flatnonzero(big[0].max(0) > 48)
+    box = round(32 * 0.8)
+    assert rows[-1] - rows[0] + 1 == box                         # the long side fills the box
+    assert abs((cols[-1] - cols[0] + 1) - box / 2) <= 2          # aspect kept
+    assert abs((rows[0] + rows[-1]) / 2 - 15.5) <= 1 and abs((cols[0] + cols[-1]) / 2 - 15.5) <= 1   # centred
+    assert not big[1].any()                                      # an empty image stays empty
+    shifted = np.roll(small[:1], (10, -12), axis=(1, 2))         # the same glyph elsewhere: the same result
+    assert np.array_equal(normalize_box(shifted), big[:1])
+
+
+def test_normalize_is_applied_after_the_cache_and_checked(tmp_path):
+    spec = {"name": "digits", "_target_": "glyphlab.data.digits.build", "image_size": 16}
+    plain = load(spec, cache_dir=tmp_path)
+    boxed = load({**spec, "normalize": "box"}, cache_dir=tmp_path)
+    assert not np.array_equal(plain.images, boxed.images) and np.array_equal(plain.labels, boxed.labels)
+    assert len(list(tmp_path.glob("*.npz"))) == 1   # one cache entry: normalize is not part of its key
+    with pytest.raises(DataError, match="normalize must be null or box, got 'center'"):
+        load({**spec, "normalize": "center"}, cache_dir=tmp_path)
+
+
+def test_eval_data_is_normalized_like_the_training_data():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(Path(__file__).parents[1] / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["data=digits_synth", "eval_data=digits", "data.normalize=box"])
+    assert cfg.eval_data.normalize == "box"

@@ -57,7 +57,8 @@ def log_model(cfg, model, glyphs) -> None:
 
     n_positions = 1 if glyphs.labels.ndim == 1 else glyphs.labels.shape[1]
     meta = {"family": cfg.model.family, "classes": list(glyphs.classes), "image_size": glyphs.image_size,
-            "n_positions": n_positions, "model": cfg.model.name, "data": cfg.data.name}
+            "n_positions": n_positions, "model": cfg.model.name, "data": cfg.data.name,
+            "normalize": cfg.data.get("normalize")}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if cfg.model.family == "sklearn":
@@ -117,6 +118,10 @@ class GlyphModel(mlflow.pyfunc.PythonModel):
         squeeze = self.meta["n_positions"] > 1
         images = np.stack([decode(data, self.meta["image_size"], where=f"image {i}", squeeze=squeeze)
                            for i, data in enumerate(_column(model_input))])   # uint8 [N, S, S]
+        if self.meta.get("normalize") == "box":  # as the training images were
+            from glyphlab.data import normalize_box
+
+            images = normalize_box(images)
         proba = self.predict_images(images)
         return pd.DataFrame(proba.reshape(len(images), -1), columns=self.columns)
 
