@@ -121,3 +121,26 @@ def test_nothing_to_compare_is_one_line(store, tmp_path, capsys):
     assert "no sweep" in capsys.readouterr().err
     assert compare.main(["--experiment", "nope"]) == 2
     assert "no MLflow experiment named 'nope'" in capsys.readouterr().err
+
+
+def test_by_a_config_key_splits_groups(filled, tmp_path):
+    client, experiment_id = filled
+    make_sweep(client, experiment_id, tmp_path, {("cnn", "none"): [0.50, 0.52]}, failed=False)
+    second = make_sweep(client, experiment_id, tmp_path, {("cnn", "none"): [0.80, 0.84]}, failed=False)
+    for run in compare.find_runs(client, parent=second)[0]:
+        client.log_param(run.info.run_id, "data.normalize", "box")
+
+    assert compare.main(["--experiment", "study", "--study", str(tmp_path / "mixed")]) == 0
+    mixed = (tmp_path / "mixed" / "report.md").read_text()
+    assert "| runes | cnn | none | 4 |" in mixed
+    assert "- `data.normalize`: 2 different values, also within groups" in mixed
+
+    assert compare.main(["--experiment", "study", "--by", "data.normalize", "--study", str(tmp_path / "by")]) == 0
+    report = (tmp_path / "by" / "report.md").read_text()
+    assert "| data | model | augmentation | data.normalize | runs |" in report
+    assert "| runes | cnn | none | (unset) | 2 | 0.510 ± 0.014 |" in report
+    assert "| runes | cnn | none | box | 2 | 0.820 ± 0.028 |" in report
+    assert "data.normalize`" not in report.split("## Settings that differ between runs")[-1] or \
+        "## Settings that differ" not in report
+    assert "data × model × augmentation × data.normalize group" in report
+    assert (tmp_path / "by" / "accuracy.png").stat().st_size > 1000

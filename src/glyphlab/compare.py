@@ -4,8 +4,10 @@
     python -m glyphlab.compare --experiment mlp_vs_cnn  # every run of an MLflow experiment
     python -m glyphlab.compare --parent <run id> --study my_study
     python -m glyphlab.compare --tag data=runes --tag augmentation=rotate
+    python -m glyphlab.compare --experiment synth_to_real --by data.normalize
 
-Finished runs are grouped by data × model × augmentation (× eval_data when runs have one);
+Finished runs are grouped by data × model × augmentation (× eval_data when runs have one,
+× each ``--by`` config key, e.g. a setting a second sweep changed);
 each group gets ``test/accuracy`` mean ± std over its runs (the seeds of a sweep), and the same
 for ``test/macro_f1`` and ``eval/accuracy``, the mean fit time and the parameter count. The
 folder gets ``report.md``, ``accuracy.png`` (bars with ± std error bars) and
@@ -86,8 +88,9 @@ def find_runs(client, experiment: str | None = None, parent: str | None = None,
     return runs, ", ".join(chosen)
 
 
-def runs_table(runs) -> "pd.DataFrame":
-    """One row per run: run_id, status, experiment_id, the group tags, seed and the compared metrics."""
+def runs_table(runs, by=()) -> "pd.DataFrame":
+    """One row per run: run_id, status, experiment_id, the group tags, seed, the ``by`` config
+    values (MLflow params; ``(unset)`` where a run has none) and the compared metrics."""
     import pandas as pd
 
     rows = []
@@ -96,16 +99,19 @@ def runs_table(runs) -> "pd.DataFrame":
         row = {"run_id": r.info.run_id, "status": r.info.status, "experiment_id": r.info.experiment_id,
                "seed": tags.get("seed", ""), "eval_data": tags.get("eval_data", "")}
         row.update({t: tags.get(t, "?") for t in GROUP_TAGS})
+        row.update({key: r.data.params.get(key, "(unset)") for key in by})
         for key in [m for m, _, _ in METRICS] + ["time/fit_s", "model/n_params"]:
             row[key] = metrics.get(key, np.nan)
         rows.append(row)
-    columns = ["run_id", "status", "experiment_id", "seed", "eval_data", *GROUP_TAGS,
+    columns = ["run_id", "status", "experiment_id", "seed", "eval_data", *GROUP_TAGS, *by,
                *[m for m, _, _ in METRICS], "time/fit_s", "model/n_params"]
-    return pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=columns)
+    table.attrs["by"] = list(by)
+    return table
 
 
 def group_keys(table) -> list[str]:
-    return GROUP_TAGS + (["eval_data"] if (table["eval_data"] != "").any() else [])
+    return GROUP_TAGS + (["eval_data"] if (table["eval_data"] != "").any() else []) + table.attrs.get("by", [])
 
 
 def summarize(table) -> "pd.DataFrame":
@@ -124,8 +130,9 @@ def summarize(table) -> "pd.DataFrame":
         stats[f"{metric} mean"] = (metric, "mean")
         stats[f"{metric} std"] = (metric, "std")
     ranked = done.sort_values("test/accuracy", ascending=False, na_position="last")
-    summary = ranked.groupby(keys, sort=False).agg(**stats).reset_index()
-    return summary.sort_values(keys, ignore_index=True)
+    summary = ranked.groupby(keys, sort=False).agg(**stats).reset_index().sort_values(keys, ignore_index=True)
+    summary.attrs["by"] = table.attrs.get("by", [])
+    return summary
 
 
 def differing_settings(runs, table) -> list[str]:
@@ -149,7 +156,7 @@ def differing_settings(runs, table) -> list[str]:
         if values.nunique() < 2:
             continue
         inside = (values.groupby(groups).nunique() > 1).any()
-        if key.split(".")[0] in keys and not inside:
+        if (key.split(".")[0] in keys and not inside) or key in keys:
             continue
         if inside:
             items.append(f"- `{key}`: {values.nunique()} different values, also within groups")
@@ -169,7 +176,7 @@ def _mean_std(mean: float, std: float, n: int, digits: int) -> str:
 
 def markdown_table(summary) -> str:
     """The summary as a GitHub markdown table; metrics no group has are left out."""
-    keys = [k for k in [*GROUP_TAGS, "eval_data"] if k in summary.columns]
+    keys = [k for k in [*GROUP_TAGS, "eval_data"] if k in summary.columns] + summary.attrs.get("by", [])
     metrics = [(m, title, d) for m, title, d in METRICS if summary[f"{m} mean"].notna().any()]
     header = [*keys, "runs", *[title for _, title, _ in metrics], "fit time (s)", "parameters", "best run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(keys) + ["--:"] * (len(header) - len(keys))) + "|"]
@@ -194,19 +201,24 @@ def plot_accuracy(summary, path: Path) -> None:
                if m != "test/macro_f1" and summary[f"{m} mean"].notna().any()]
     several_data = summary["data"].nunique() > 1
     summary = summary.assign(where=summary["data"] + " · " + summary["model"] if several_data else summary["model"])
+    # One bar colour per augmentation (and --by values): "heavy", or "heavy · data.normalize=box".
+    by = summary.attrs.get("by", [])
+    summary = summary.assign(hue=summary[["augmentation", *by]].astype(str).agg(
+        lambda row: " · ".join([f"augmentation={row.iloc[0]}", *[f"{k}={v}" for k, v in zip(by, row.iloc[1:])]]),
+        axis=1))
     places = list(dict.fromkeys(summary["where"]))
-    hues = list(dict.fromkeys(summary["augmentation"]))
+    hues = list(dict.fromkeys(summary["hue"]))
     width = 0.8 / len(hues)
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(5.0, 1.3 * len(places) + 2) * len(metrics), 4.2),
                              squeeze=False)
     colors = plt.get_cmap("tab10")
     for ax, (metric, title) in zip(axes[0], metrics):
         for h, hue in enumerate(hues):
-            part = summary[summary["augmentation"] == hue].groupby("where").first()
+            part = summary[summary["hue"] == hue].groupby("where").first()
             means = [part[f"{metric} mean"].get(p, np.nan) for p in places]
             stds = np.nan_to_num([part[f"{metric} std"].get(p, np.nan) for p in places])
             x = np.arange(len(places)) + (h - (len(hues) - 1) / 2) * width
-            bars = ax.bar(x, means, width, yerr=stds, capsize=3, label=f"augmentation={hue}", color=colors(h))
+            bars = ax.bar(x, means, width, yerr=stds, capsize=3, label=hue, color=colors(h))
             ax.bar_label(bars, labels=["" if np.isnan(m) else f"{m:.3f}" for m in means], fontsize=7, padding=2)
         ax.set_xticks(np.arange(len(places)), places)
         # Accuracies near 1 differ in the second decimal: start the axis just below the lowest bar.
@@ -264,9 +276,9 @@ def study_dir(study: str | None, default_name: str) -> Path:
     return Path(name) if "/" in name or "\\" in name else project_root() / "experiments" / name
 
 
-def write_report(client, runs, chosen: str, out_dir: Path, command: str) -> str:
+def write_report(client, runs, chosen: str, out_dir: Path, command: str, by=()) -> str:
     """Write report.md, accuracy.png and confusion_matrices.png into ``out_dir``; returns the table."""
-    table = runs_table(runs)
+    table = runs_table(runs, by)
     summary = summarize(table)
     out_dir.mkdir(parents=True, exist_ok=True)
     text = markdown_table(summary)
@@ -284,7 +296,7 @@ def write_report(client, runs, chosen: str, out_dir: Path, command: str) -> str:
         lines.append("Left out (not finished): " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".")
     lines += [f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}`.", "",
               text, "",
-              "Each row is one data × model × augmentation group; *runs* is the number of finished runs "
+              f"Each row is one {' × '.join(group_keys(table))} group; *runs* is the number of finished runs "
               "in it (a sweep's seeds), accuracies are the mean ± sample standard deviation over those "
               "runs, fit time is the mean wall-clock training time, *best run* the MLflow run id "
               "(prefix) with the highest test accuracy.", "",
@@ -310,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only runs with this tag, e.g. data=runes (repeatable)")
     parser.add_argument("--study", metavar="NAME_OR_DIR",
                         help="output folder: a name under experiments/ or a path (default: the experiment's name)")
+    parser.add_argument("--by", action="append", default=[], metavar="KEY",
+                        help="also group by this config key (an MLflow param), e.g. data.normalize (repeatable)")
     parser.add_argument("--tracking-uri", metavar="URI",
                         help="MLflow store (default: $MLFLOW_TRACKING_URI, else sqlite:///<repo>/mlruns/mlflow.db)")
     args = parser.parse_args(argv)
@@ -339,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         command = " ".join(["python -m glyphlab.compare",
                             *[a for a in (argv if argv is not None else sys.argv[1:])
                               if a != args.tracking_uri and not a.startswith("--tracking-uri")]])
-        text = write_report(client, runs, chosen, out_dir, command)
+        text = write_report(client, runs, chosen, out_dir, command, args.by)
     except CompareError as e:
         print(f"glyphlab.compare: error: {e}", file=sys.stderr)
         return 2
