@@ -47,6 +47,27 @@ def test_torch_net_learns_bars(net):
     assert {"train/loss", "val/accuracy"} <= set(trainer.callback_metrics)
 
 
+def test_cosine_schedule_decays_the_learning_rate_to_zero_over_training():
+    import pytorch_lightning as pl
+
+    x, y = bars(n_per_class=10)
+    rates = []
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    module = GlyphClassifier(MLP(16, 3, hidden_sizes=(8,)), lambda p: torch.optim.SGD(p, lr=0.1), scheduler="cosine")
+    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Record()])
+    trainer.fit(module, TensorBatches(torch.from_numpy(x), torch.from_numpy(y), 8, shuffle=True))
+    assert len(rates) == 3 * 4 and rates[0] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(rates, rates[1:]))              # falls at every step, across epochs
+    assert rates[-1] < 0.01 and trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0, abs=1e-9)
+    with pytest.raises(ValueError, match="model.scheduler must be null or cosine, got 'step'"):
+        GlyphClassifier(MLP(16, 3), lambda p: torch.optim.SGD(p, lr=0.1), scheduler="step")
+
+
 @pytest.mark.parametrize("cls", [MLP, CNN])
 def test_position_heads_shape(cls):
     net = cls(32, 11, n_positions=5)

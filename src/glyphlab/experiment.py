@@ -148,6 +148,8 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
         if cfg.model.batch_size < 1:
             raise ConfigError(f"model.batch_size must be at least 1, got {cfg.model.batch_size}")
+        if cfg.model.get("scheduler") not in (None, "cosine"):
+            raise ConfigError(f"model.scheduler must be null or cosine, got {cfg.model.scheduler!r}")
     elif cfg.model.max_epochs < 1:
         raise ConfigError(f"model.max_epochs must be at least 1, got {cfg.model.max_epochs}")
     for key in ("val", "test"):
@@ -239,7 +241,8 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
                       n_positions=n_positions)
     module = GlyphClassifier(net, instantiate(cfg.model.optimizer),
                              class_weights=None if weights is None else torch.from_numpy(weights),
-                             augmenter=augment.build_augmenter(cfg.augmentation) if cfg.augmentation.mode == "online" else None)
+                             augmenter=augment.build_augmenter(cfg.augmentation) if cfg.augmentation.mode == "online" else None,
+                             scheduler=cfg.model.get("scheduler"))
     train_batches = TensorBatches(torch.from_numpy(x_train), torch.from_numpy(y_train), cfg.model.batch_size,
                                   shuffle=True, seed=cfg.seed)
     val_batches = TensorBatches(torch.from_numpy(glyphs.images[val]), torch.from_numpy(glyphs.labels[val]),

@@ -53,10 +53,15 @@ class GlyphClassifier(pl.LightningModule):
     ``val/digit_accuracy`` single positions.
     """
 
+    SCHEDULERS = (None, "cosine")
+
     def __init__(self, net: nn.Module, optimizer, class_weights: torch.Tensor | None = None,
-                 augmenter: nn.Module | None = None):
+                 augmenter: nn.Module | None = None, scheduler: str | None = None):
         super().__init__()
+        if scheduler not in self.SCHEDULERS:
+            raise ValueError(f"model.scheduler must be null or cosine, got {scheduler!r}")
         self.net, self.optimizer_factory, self.augmenter = net, optimizer, augmenter
+        self.scheduler = scheduler
         self.register_buffer("class_weights", class_weights, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,7 +91,14 @@ class GlyphClassifier(pl.LightningModule):
             self.log("val/digit_accuracy", right.float().mean(), on_epoch=True, batch_size=len(labels))
 
     def configure_optimizers(self):
-        return self.optimizer_factory(self.parameters())
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        # cosine: the learning rate falls from its configured value to 0 over all of training, step
+        # by step, so the last epochs fine-tune instead of bouncing around at the full rate.
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 class EpochMetricsToMlflow(pl.Callback):
