@@ -261,6 +261,9 @@ class SweepCallback(Callback):
         if n_failed:
             print(f"glyphlab: {n_failed} of {len(children)} sweep jobs failed; see the parent run "
                   f"{self.parent_id} in MLflow", file=sys.stderr)
+            # The other jobs ran to the end and are logged; the exit status still tells a script
+            # (or CI) that the sweep is incomplete.
+            raise SystemExit(1)
 
     def _end(self, status: str) -> None:
         if self.parent_id is None:
