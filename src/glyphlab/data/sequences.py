@@ -1,10 +1,10 @@
 """Digit sequences: numbers of 1 to ``max_digits`` handwritten digits, one label per position.
 
-As in the multi-digit MNIST experiment this option reproduces (``layout: stretch``): each
-number's digit images are put side by side (``[S, n·S]``) and the strip is resized to
-``image_size`` × ``image_size``, so a long number has narrower digits than a short one.
-``layout: slots`` pads the strip with empty digit cells to ``max_digits`` first, so every digit
-has the same width and place whatever the length (an easier task). Labels have ``max_digits``
+Each number's digit images are put side by side and resized to ``image_size`` × ``image_size``.
+``layout: slots`` (the default) pads the strip with empty digit cells to ``max_digits`` first, so
+every digit has the same width and place whatever the length; ``layout: stretch`` resizes the
+``[S, n·S]`` strip of the n digits alone, so a long number has narrower digits than a short one
+and each position head must first find where its digit is (the harder task). Labels have ``max_digits``
 positions read left to right; positions past the number's end hold the blank class :data:`BLANK`.
 
 The digits come from a base digit set (``source``): scikit-learn's real digits, the
@@ -32,7 +32,7 @@ PARTS = ("train", "val", "test")
 
 
 def build(*, image_size: int = 64, max_digits: int = 5, min_digits: int = 1, length_weights=None,
-          n_train: int = 20000, n_val: int = 2000, n_test: int = 2000, layout: str = "stretch",
+          n_train: int = 20000, n_val: int = 2000, n_test: int = 2000, layout: str = "slots",
           source: str = "digits",
           source_image_size: int = 28, source_options: dict | None = None, val_fraction: float = 0.15,
           test_fraction: float = 0.15, seed: int = 0) -> GlyphSet:
@@ -119,7 +119,7 @@ def base_split(base: GlyphSet, val_fraction: float, test_fraction: float, seed: 
 
 
 def make_sequences(base: GlyphSet, parts, counts, *, image_size: int, max_digits: int, min_digits: int = 1,
-                   length_weights=None, layout: str = "stretch", seed: int = 0) -> tuple[GlyphSet, np.ndarray]:
+                   length_weights=None, layout: str = "slots", seed: int = 0) -> tuple[GlyphSet, np.ndarray]:
     """Stitch ``counts[k]`` numbers from the base digits ``parts[k]`` (k = train, val, test).
 
     Returns the sequence set (fixed split 0/1/2 in that order) and ``used``, int64
