@@ -251,3 +251,22 @@ def test_position_wise_model_reads_a_number(tmp_path, monkeypatch, capsys):
     assert all(guess["class"] in CLASSES for top in result["positions"] for guess in top)
     assert result["reading"] == "".join(top[0]["class"] for top in result["positions"] if top[0]["class"] != BLANK)
     assert result["top"] == [{"class": result["reading"], "probability": result["top"][0]["probability"]}]
+
+
+def test_a_model_trained_on_normalized_glyphs_normalizes_what_it_is_asked():
+    from glyphlab.serving import GlyphModel, encode_png, output_columns
+
+    seen = []
+    model = GlyphModel()
+    model.meta = {"classes": ["a", "b"], "image_size": 16, "n_positions": 1, "normalize": "box"}
+    model.columns = output_columns(model.meta["classes"])
+    model.predict_images = lambda images: seen.append(images) or np.full((len(images), 2), 0.5, np.float32)
+    small, large = np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint8)
+    small[1:5, 10:12] = 255     # the same bar, small in a corner ...
+    large[2:14, 5:11] = 255     # ... and large in the middle
+    out = model.predict(None, pd.DataFrame({"image": [encode_png(small), encode_png(large)]}))
+    assert list(out.columns) == model.columns and len(out) == 2
+    boxed = seen[0]
+    assert boxed.shape == (2, 16, 16)
+    assert np.array_equal(boxed[0], boxed[1])                                 # both now fill the box, centred
+    assert (boxed[:, 0, :] == 0).all() and (boxed[:, :, 0] == 0).all()       # the margin is empty
