@@ -207,7 +207,7 @@ def plot_accuracy(summary, path: Path) -> None:
         lambda row: " · ".join([f"augmentation={row.iloc[0]}", *[f"{k}={v}" for k, v in zip(by, row.iloc[1:])]]),
         axis=1))
     places = list(dict.fromkeys(summary["where"]))
-    hues = list(dict.fromkeys(summary["hue"]))
+    hues = sorted(dict.fromkeys(summary["hue"]), key=lambda h: (not h.startswith("augmentation=none"), h))  # baseline first
     width = 0.8 / len(hues)
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(5.0, 1.3 * len(places) + 2) * len(metrics), 4.2),
                              squeeze=False)
