@@ -31,7 +31,7 @@ from glyphlab import project_root
 GROUP_TAGS = ["data", "model", "augmentation"]
 # (MLflow metric, column title, digits); the first is the one groups and best runs are ranked by.
 METRICS = [("test/accuracy", "test accuracy", 3), ("test/macro_f1", "test macro F1", 3),
-           ("eval/accuracy", "eval accuracy", 3)]
+           ("test/digit_accuracy", "test position accuracy", 3), ("eval/accuracy", "eval accuracy", 3)]
 
 
 class CompareError(RuntimeError):
