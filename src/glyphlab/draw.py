@@ -146,6 +146,10 @@ def predict_drawing(model, png: bytes, lock: threading.Lock, name_of) -> dict:
     # What the model sees, from the model's own preprocessing; raises DataError on a non-image.
     seen = decode(png, int(meta["image_size"]), where="drawing", squeeze=int(meta.get("n_positions", 1)) > 1) \
         if "image_size" in meta else None
+    if seen is not None and meta.get("normalize") == "box":  # as the model's predict does
+        from glyphlab.data import normalize_box
+
+        seen = normalize_box(seen[None])[0]
     started = time.perf_counter()
     with lock:
         top = predict(model, [png], TOP_K)[0]["top"]

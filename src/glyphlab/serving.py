@@ -88,7 +88,7 @@ def log_model(cfg, model, glyphs) -> None:
         mlflow.pyfunc.log_model(name="model", python_model=str(package / "serving_entry.py"), artifacts=artifacts,
                                 code_paths=[str(package)], signature=signature,
                                 input_example=example, pip_requirements=_requirements(meta["family"]),
-                                metadata={k: meta[k] for k in ("classes", "image_size", "n_positions")})
+                                metadata={k: meta[k] for k in ("classes", "image_size", "n_positions", "normalize")})
     mlflow.log_dict({"classes": list(glyphs.classes)}, "classes.json")
 
 
