@@ -254,3 +254,18 @@ def test_eight_parallel_jobs_on_the_sqlite_store(store, tmp_path):
             a.path for a in client.list_artifacts(r.info.run_id)}
         assert len(client.get_metric_history(r.info.run_id, "val/accuracy")) == 2
 
+
+
+def test_ckpt_path_that_cannot_be_resumed_is_one_line(tmp_path):
+    from glyphlab.experiment import ConfigError, check_resume
+
+    with pytest.raises(ConfigError, match="ckpt_path must be a Lightning checkpoint file, got .* \\(not a file\\)"):
+        check_resume(tmp_path / "missing.ckpt", 5)
+    (tmp_path / "garbage.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="ckpt_path must be a Lightning checkpoint file, got .*garbage.ckpt \\("):
+        check_resume(tmp_path / "garbage.ckpt", 5)
+    torch.save({"epoch": 3, "state_dict": {}}, tmp_path / "e3.ckpt")
+    with pytest.raises(ConfigError, match="saved in epoch 4; trainer.max_epochs must be larger than 3 to train on from it, got 3"):
+        check_resume(tmp_path / "e3.ckpt", 3)
+    check_resume(tmp_path / "e3.ckpt", 4)       # one epoch left: fine
+    check_resume(tmp_path / "e3.ckpt", -1)      # no limit: fine

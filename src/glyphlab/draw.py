@@ -140,16 +140,11 @@ def make_server(model, classes: list[str], model_uri: str, host: str = "127.0.0.
 def predict_drawing(model, png: bytes, lock: threading.Lock, name_of) -> dict:
     """The page's answer for one canvas PNG: top-k classes, the image as the model sees it, the time."""
     from glyphlab.predict import predict
-    from glyphlab.serving import decode, encode_png
+    from glyphlab.serving import encode_png, model_view
 
     meta = model.metadata.metadata or {}
     # What the model sees, from the model's own preprocessing; raises DataError on a non-image.
-    seen = decode(png, int(meta["image_size"]), where="drawing", squeeze=int(meta.get("n_positions", 1)) > 1) \
-        if "image_size" in meta else None
-    if seen is not None and meta.get("normalize") == "box":  # as the model's predict does
-        from glyphlab.data import normalize_box
-
-        seen = normalize_box(seen[None])[0]
+    seen = model_view(png, meta, where="drawing") if "image_size" in meta else None
     started = time.perf_counter()
     with lock:
         top = predict(model, [png], TOP_K)[0]["top"]

@@ -148,7 +148,9 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
         if cfg.model.batch_size < 1:
             raise ConfigError(f"model.batch_size must be at least 1, got {cfg.model.batch_size}")
-        if cfg.model.get("scheduler") not in (None, "cosine"):
+        from glyphlab.models import SCHEDULERS
+
+        if cfg.model.get("scheduler") not in SCHEDULERS:
             raise ConfigError(f"model.scheduler must be null or cosine, got {cfg.model.scheduler!r}")
     elif cfg.model.max_epochs < 1:
         raise ConfigError(f"model.max_epochs must be at least 1, got {cfg.model.max_epochs}")
@@ -168,7 +170,7 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
     from threadpoolctl import threadpool_limits
 
     # OpenMP threads sleep at a barrier instead of spinning: while another process holds a core, a
-    # spinning thread keeps its partner off the CPU and a CNN step gets ~10x slower (BENCHMARKS.md).
+    # spinning thread keeps its partner off the CPU (CNN training 1.86x faster so, BENCHMARKS.md).
     # libgomp reads this when torch loads, hence before the first `import torch`.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     torch = None
@@ -259,8 +261,6 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
                                                                   enable_version_counter=False),
                                      CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")])
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} (not a file)")
     if ckpt_path is not None:
         check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
     import mlflow
@@ -273,11 +273,14 @@ def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
 
 
 def check_resume(ckpt_path, max_epochs) -> None:
-    """Resuming needs epochs left to train: one line instead of Lightning's error deep in ``fit``."""
+    """``ckpt_path`` must be a Lightning checkpoint with epochs left to train: one line instead of
+    Lightning's error deep in ``fit``. The weights are memory-mapped, not read (Lightning reads them)."""
     import torch
 
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} (not a file)")
     try:
-        epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True)["epoch"]
+        epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["epoch"]
     except Exception as e:  # not a checkpoint, truncated, or from something else
         raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} "
                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from e

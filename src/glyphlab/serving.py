@@ -115,13 +115,8 @@ class GlyphModel(mlflow.pyfunc.PythonModel):
             self.net.eval()
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        squeeze = self.meta["n_positions"] > 1
-        images = np.stack([decode(data, self.meta["image_size"], where=f"image {i}", squeeze=squeeze)
+        images = np.stack([model_view(data, self.meta, where=f"image {i}")
                            for i, data in enumerate(_column(model_input))])   # uint8 [N, S, S]
-        if self.meta.get("normalize") == "box":  # as the training images were
-            from glyphlab.data import normalize_box
-
-            images = normalize_box(images)
         proba = self.predict_images(images)
         return pd.DataFrame(proba.reshape(len(images), -1), columns=self.columns)
 
@@ -136,6 +131,17 @@ class GlyphModel(mlflow.pyfunc.PythonModel):
         with torch.inference_mode():
             x = torch.from_numpy(images).unsqueeze(1).float() / 255.0     # [N, 1, S, S] in 0..1
             return torch.softmax(self.net(x), dim=-1).numpy()
+
+
+def model_view(data, meta: dict, where: str = "image") -> np.ndarray:
+    """One image file as the model sees it: decoded at its size (:func:`decode`), then normalised
+    as its training images were (``data.normalize``). uint8 ``[S, S]``, ink bright."""
+    image = decode(data, int(meta["image_size"]), where=where, squeeze=int(meta.get("n_positions", 1)) > 1)
+    if meta.get("normalize") == "box":
+        from glyphlab.data import normalize_box
+
+        image = normalize_box(image[None])[0]
+    return image
 
 
 def decode(data, image_size: int, where: str = "image", squeeze: bool = False) -> np.ndarray:

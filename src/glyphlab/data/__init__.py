@@ -90,7 +90,8 @@ def load(cfg: dict, cache_dir: str | os.PathLike | None = None) -> GlyphSet:
     applied after the cache (a view of the set, see :func:`normalize_box`).
     """
     if cfg.get("normalize") not in NORMALIZE:
-        raise DataError(f"{cfg.get('name', 'data')}.normalize must be null or box, got {cfg.get('normalize')!r}")
+        raise DataError(f"normalize must be null or box, got {cfg.get('normalize')!r} (data.normalize or "
+                        f"eval_data.normalize, data set {cfg.get('name', '?')})")
     glyphs = _load(cfg, cache_dir)
     if cfg.get("normalize") == "box":
         glyphs.images = normalize_box(glyphs.images)

@@ -32,7 +32,7 @@ PARTS = ("train", "val", "test")
 
 
 def build(*, image_size: int = 64, max_digits: int = 5, min_digits: int = 1, length_weights=None,
-          n_train: int = 20000, n_val: int = 2000, n_test: int = 2000, layout: str = "slots",
+          n_train: int = 40000, n_val: int = 2000, n_test: int = 2000, layout: str = "slots",
           source: str = "digits",
           source_image_size: int = 28, source_options: dict | None = None, val_fraction: float = 0.15,
           test_fraction: float = 0.15, seed: int = 0) -> GlyphSet:

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from glyphlab.models import SCHEDULERS
+
 
 class TensorBatches:
     """Batches ``(images[idx], labels[idx])`` of whole tensors, reshuffled every epoch.
@@ -53,12 +55,10 @@ class GlyphClassifier(pl.LightningModule):
     ``val/digit_accuracy`` single positions.
     """
 
-    SCHEDULERS = (None, "cosine")
-
     def __init__(self, net: nn.Module, optimizer, class_weights: torch.Tensor | None = None,
                  augmenter: nn.Module | None = None, scheduler: str | None = None):
         super().__init__()
-        if scheduler not in self.SCHEDULERS:
+        if scheduler not in SCHEDULERS:
             raise ValueError(f"model.scheduler must be null or cosine, got {scheduler!r}")
         self.net, self.optimizer_factory, self.augmenter = net, optimizer, augmenter
         self.scheduler = scheduler
