@@ -67,6 +67,32 @@ def test_multirun_groups_children_under_one_parent(store, tmp_path):
     assert parents[0].info.status == "FINISHED" and parents[0].data.metrics["sweep/n_failed"] == 0
 
 
+def test_eval_data_run_logs_eval_metrics_and_samples(store):
+    # Trained on one synthetic rune set, tested a second time on another (other seed, other drawings).
+    run_in_process(["model=sklearn_mlp", *TINY_SKLEARN, "eval_data=runes", "eval_data.seed=7",
+                    "eval_data.samples_per_class=6"])
+    client, runs = all_runs(store)
+    m = runs[0].data.metrics
+    assert m["eval/n_samples"] == 24 * 6 and 0.0 <= m["eval/accuracy"] <= 1.0
+    arts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {"eval_confusion_matrix.png", "eval_confusion_matrix.csv", "eval_samples.png"} <= arts, arts
+
+
+def test_eval_samples_show_the_worst_read_classes_first(tmp_path):
+    from glyphlab import evaluate
+
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 255, (30, 16, 16), dtype=np.uint8)
+    true = np.repeat([0, 1, 2], 5)
+    pred = true.copy()
+    pred[10:15] = 1          # every "c" read as "b"
+    pred[0:2] = 2            # two of five "a" read as "c"
+    worst = evaluate.save_eval_samples(train, np.arange(30) % 3, train[:15], true, pred, ["a", "b", "c"],
+                                       tmp_path / "e.png", n_classes=2, per_side=4)
+    assert worst == [2, 0]
+    assert (tmp_path / "e.png").stat().st_size > 1000
+
+
 def test_failing_run_ends_failed_with_error_and_one_line(store, tmp_path):
     p = cli("model=sklearn_mlp", *TINY_SKLEARN, "data.root=/nonexistent/drawings", f"hydra.run.dir={tmp_path}")
     assert p.returncode != 0

@@ -144,36 +144,93 @@ def save_image_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], 
     With ``predicted`` (same shape), each caption is the prediction; a wrong one is red,
     with the true label under it in brackets.
     """
+    n = min(n, len(images))
+    cols = int(np.ceil(np.sqrt(n)))
+    _, font = tick_labels(classes)
+    cells = [(images[k], *_caption(labels[k], None if predicted is None else predicted[k], classes, font))
+             for k in range(n)]
+    _draw_mosaic(cells, cols, path, title, font, two_lines=predicted is not None)
+
+
+def save_eval_samples(train_images: np.ndarray, train_labels: np.ndarray, eval_images: np.ndarray,
+                      eval_true: np.ndarray, eval_pred: np.ndarray, classes: list[str], path,
+                      n_classes: int = 10, per_side: int = 8, title: str = "", seed: int = 0) -> list[int]:
+    """Why transfer fails, in one picture: for the ``n_classes`` classes read worst on the eval
+    set, one row each — ``per_side`` training images of the class (left) beside ``per_side`` eval
+    images of it (right), the misread ones first, captioned in red with what they were read as.
+
+    train_images / eval_images uint8 ``[N, H, W]`` (as the model saw them); train_labels,
+    eval_true, eval_pred int ``[N]`` class indices into ``classes``. Position-wise labels
+    (``[N, P]``) have no per-class rows: the misread eval samples are drawn first instead.
+    Returns the classes drawn, worst first (``[]`` for position-wise labels).
+    """
+    rng = np.random.default_rng(seed)
+    if np.ndim(eval_true) == 2:
+        wrong = ~(eval_true == eval_pred).all(axis=1)
+        order = np.concatenate([np.flatnonzero(wrong), np.flatnonzero(~wrong)])
+        save_image_grid(eval_images[order], eval_true[order], classes, path, title=title, predicted=eval_pred[order])
+        return []
+    present = np.unique(eval_true)
+    recall = np.array([np.mean(eval_pred[eval_true == c] == c) for c in present])
+    worst = present[np.argsort(recall, kind="stable")[:n_classes]]
+    _, font = tick_labels(classes)
+    cells, row_labels = [], []
+    for c in worst:
+        mine = np.flatnonzero(train_labels == c)
+        shown = rng.permutation(mine)[:per_side]
+        cells += [(train_images[k], *_caption(c, None, classes, font)) for k in shown]
+        cells += [None] * (per_side - len(shown) + 1)              # a blank column between the two sides
+        of_class = np.flatnonzero(eval_true == c)
+        misread = rng.permutation(of_class[eval_pred[of_class] != c])
+        right = rng.permutation(of_class[eval_pred[of_class] == c])
+        cells += [(eval_images[k], *_caption(c, eval_pred[k], classes, font))
+                  for k in np.concatenate([misread, right])[:per_side]]
+        cells += [None] * (per_side - min(per_side, len(of_class)))
+        row_labels.append(f"{np.mean(eval_pred[of_class] == c):.0%}")
+    _draw_mosaic(cells, 2 * per_side + 1, path, title, font, two_lines=True, row_labels=row_labels)
+    return worst.tolist()
+
+
+def _caption(label, predicted, classes: list[str], font) -> tuple[str, str]:
+    """(text, colour) under which an image is shown: its label, or its prediction when given —
+    red with the true label in brackets when wrong."""
+    names = classes if font else tick_labels(classes)[0]
+    text = "".join(names[c] for c in np.atleast_1d(label))
+    if predicted is not None and not np.array_equal(predicted, label):
+        return f"{''.join(names[c] for c in np.atleast_1d(predicted))}\n({text})", "red"
+    return text, "black"
+
+
+def _draw_mosaic(cells: list, cols: int, path, title: str, font, two_lines: bool = False,
+                 row_labels: list[str] | None = None) -> None:
+    """Draw ``cells`` (``(image uint8 [H, W], caption, colour)`` or None for an empty cell) row by
+    row, ``cols`` per row, into one PNG; ``row_labels`` are written left of each row."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = min(n, len(images))
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols)) if n else 1
-    names, font = tick_labels(classes)
-
-    def caption(label) -> str:
-        return "".join(classes[c] if font else names[c] for c in np.atleast_1d(label))
-
+    shapes = [cell[0].shape for cell in cells if cell is not None]
+    h, w = shapes[0] if shapes else (8, 8)
+    rows = max(1, int(np.ceil(len(cells) / cols)))
     # One mosaic in one axes: a subplot per image costs seconds per figure.
-    h, w = images.shape[1:3]
-    cell_h = h + int(h * (0.45 if predicted is None else 0.8))  # room for the caption above each image
+    cell_h = h + int(h * (0.8 if two_lines else 0.45))  # room for the caption above each image
     mosaic = np.full((rows * cell_h, cols * (w + 2)), 255, np.uint8)
-    fig, ax = plt.subplots(figsize=(cols * 1.0, rows * cell_h / w * 1.0))
-    for k in range(n):
+    fig, ax = plt.subplots(figsize=(cols * 1.0 + (0.6 if row_labels else 0), rows * cell_h / w * 1.0))
+    for k, cell in enumerate(cells):
+        if cell is None:
+            continue
+        image, text, color = cell
         r, c = divmod(k, cols)
         top, left = r * cell_h + (cell_h - h), c * (w + 2)
-        mosaic[top:top + h, left:left + w] = 255 - images[k]  # dark ink on white reads like paper
-        text, color = caption(labels[k]), "black"
-        if predicted is not None and not np.array_equal(predicted[k], labels[k]):
-            text, color = f"{caption(predicted[k])}\n({text})", "red"
+        mosaic[top:top + h, left:left + w] = 255 - image  # dark ink on white reads like paper
         ax.text(left + w / 2, top - 1, text, ha="center", va="bottom", fontproperties=font, fontsize=8,
                 color=color)
+    for r, text in enumerate(row_labels or []):
+        ax.text(-2, r * cell_h + cell_h - h / 2, text, ha="right", va="center", fontsize=8)
     ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.axis("off")
     ax.set_title(title)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.95 if title else 0.99)
+    fig.subplots_adjust(left=0.06 if row_labels else 0.01, right=0.99, bottom=0.01, top=0.95 if title else 0.99)
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -125,7 +125,7 @@ def run(cfg: DictConfig) -> float:
                                  title="test samples: prediction (true label when wrong, in red)")
         mlflow.log_artifact(tmp / "test_predictions.png")
         if cfg.get("eval_data"):
-            metrics.update(evaluate_elsewhere(cfg, glyphs, proba, tmp))
+            metrics.update(evaluate_elsewhere(cfg, glyphs, proba, tmp, train))
 
         # 5. The model itself, as a pyfunc that takes raw images (its preprocessing goes with it).
         if cfg.tracking.log_model:
@@ -289,8 +289,9 @@ def check_resume(ckpt_path, max_epochs) -> None:
                           f"larger than {epoch} to train on from it, got {max_epochs}")
 
 
-def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path) -> dict:
-    """Test the trained model on ``eval_data``, classes matched by name (the character)."""
+def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarray) -> dict:
+    """Test the trained model on ``eval_data``, classes matched by name (the character);
+    ``train``: the training split's indices into ``glyphs``, shown beside the worst-read eval classes."""
     import mlflow
 
     from glyphlab import evaluate
@@ -322,6 +323,10 @@ def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path) -> dict:
                                   f"{metrics['eval/accuracy']:.3f}")
     mlflow.log_artifact(tmp / "eval_confusion_matrix.png")
     mlflow.log_artifact(tmp / "eval_confusion_matrix.csv")
+    evaluate.save_eval_samples(glyphs.images[train], glyphs.labels[train], other.images[keep], y_true, pred,
+                               glyphs.classes, tmp / "eval_samples.png", seed=cfg.seed,
+                               title="worst-read classes: training images | real images (red: read as, true in brackets)")
+    mlflow.log_artifact(tmp / "eval_samples.png")
     return metrics
 
 
