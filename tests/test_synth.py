@@ -153,7 +153,8 @@ def test_latin_and_digits():
     assert "".join(digits.classes) == "0123456789"
 
 
-@pytest.mark.parametrize("name,n_classes", [("runes", 24), ("kana", 169), ("latin", 52), ("digits_synth", 10)])
+@pytest.mark.parametrize("name,n_classes", [("runes", 24), ("kana", 169), ("latin", 52), ("digits_synth", 10),
+                                            ("greek", 24)])
 def test_data_yaml_keys_match_the_builder(name, n_classes):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf

@@ -1,7 +1,7 @@
 """Strokes from KanjiVG, and the ``kana``, ``latin`` and ``digits_synth`` builders.
 
-The ``kanjivg`` package ships KanjiVG's SVGs (``kanji/<5-hex-digit codepoint>.svg``; variant
-forms such as ``04e14-Kaisho.svg`` are skipped). Each ``<path>`` is one stroke, in stroke
+The ``kanjivg`` package ships KanjiVG's SVGs (``kanji/<5-hex-digit codepoint>.svg``, and variant
+forms such as ``04e14-Kaisho.svg`` that :func:`glyphs` adds as extra prototypes). Each ``<path>`` is one stroke, in stroke
 order; its path data is parsed with ``svg.path`` and sampled into a polyline, then fed to the
 stroke engine (:mod:`glyphlab.data.strokes`) for the handwriting variation.
 
@@ -19,7 +19,6 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from glyphlab.data import DataError, GlyphSet
-from glyphlab.data.strokes import synthesize
 
 HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3094))  # ぁ..ん, 83 characters
 KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))  # ァ..ヶ, 86 characters
@@ -55,12 +54,26 @@ def available_characters() -> str:
     return "".join(sorted(svg_files()))
 
 
+@functools.lru_cache(maxsize=1)
+def variant_files() -> dict[str, tuple[str, ...]]:
+    """Character -> paths of its KanjiVG variant SVGs (``04e14-Kaisho.svg`` ...), if it has any."""
+    dist = importlib.metadata.distribution("kanjivg")
+    files: dict[str, list[str]] = {}
+    for f in dist.files or ():
+        if f.parent.name == "kanji" and f.name.endswith(".svg") and "-" in f.name:
+            files.setdefault(chr(int(f.name.split("-")[0], 16)), []).append(str(dist.locate_file(f)))
+    return {c: tuple(sorted(paths)) for c, paths in files.items()}
+
+
 @functools.lru_cache(maxsize=None)
-def _raw_strokes(char: str) -> tuple[np.ndarray, ...]:
-    """One character's strokes in KanjiVG units: float ``[n_points, 2]`` each, stroke order."""
+def _raw_strokes(char: str, path: str | None = None) -> tuple[np.ndarray, ...]:
+    """One character's strokes in KanjiVG units: float ``[n_points, 2]`` each, stroke order.
+
+    ``path``: one of its variant SVGs instead of the plain one.
+    """
     from svg.path import Move, parse_path
 
-    root = ET.parse(svg_files()[char]).getroot()
+    root = ET.parse(path or svg_files()[char]).getroot()
     strokes = []
     for element in root.iter("{http://www.w3.org/2000/svg}path"):
         points = []
@@ -111,6 +124,21 @@ def glyph(char: str, family: str) -> list[np.ndarray]:
     return [s * scale + offset for s in _raw_strokes(char)]
 
 
+def glyphs(char: str, family: str) -> list[list[np.ndarray]]:
+    """``char``'s plain strokes and those of its variant SVGs that draw a different shape (not only
+    another stroke order), placed as :func:`glyph` places them."""
+    scale, offset = _family_mapping(family)
+    out, seen = [], set()
+    for path in (None, *variant_files().get(char, ())):
+        strokes = _raw_strokes(char, path)
+        # same shape = the same set of strokes, whatever their order (rounded to 1 KanjiVG unit)
+        shape = frozenset(tuple(np.rint(s[[0, -1]]).ravel()) for s in strokes)
+        if shape not in seen:
+            seen.add(shape)
+            out.append([s * scale + offset for s in strokes])
+    return out
+
+
 def resolve_charset(charset: str, named: dict[str, str]) -> str:
     """The characters a ``charset`` option means: a name in ``named`` or the characters themselves.
 
@@ -129,20 +157,15 @@ def resolve_charset(charset: str, named: dict[str, str]) -> str:
 
 
 def _stroke_set(chars: str, family: str, image_size: int, samples_per_class: int, seed: int,
-                style: dict) -> GlyphSet:
-    known = svg_files()
-    missing = [c for c in chars if c not in known]
-    if missing:
-        raise DataError(f"expected characters with KanjiVG stroke data, found none for: "
-                        f"{' '.join(missing)} ({' '.join(f'U+{ord(c):04X}' for c in missing)})")
-    glyphs = [glyph(c, family) for c in chars]
-    out = synthesize(glyphs, list(chars), samples_per_class, image_size, seed, **style)
-    out.meta["source"] = "kanjivg"
-    return out
+                style: dict, sources=("kanjivg",)) -> GlyphSet:
+    from glyphlab.data.prototypes import stroke_set
+
+    return stroke_set(chars, family, image_size, samples_per_class, seed, sources, style)
 
 
 def build_kana(*, image_size: int = 48, samples_per_class: int = 100, seed: int = 0,
-               charset: str = "all", renderer: str = "strokes", font_files=(), **style) -> GlyphSet:
+               charset: str = "all", renderer: str = "strokes", font_files=(), sources=("kanjivg",),
+               **style) -> GlyphSet:
     """Handwritten kana: hiragana U+3041–U+3093 and katakana U+30A1–U+30F6 (169 classes).
 
     charset:  ``all``, ``hiragana`` (83), ``katakana`` (86) or an explicit string of characters
@@ -160,22 +183,24 @@ def build_kana(*, image_size: int = 48, samples_per_class: int = 100, seed: int 
                             seed=seed, font_files=list(font_files or []))
     if renderer != "strokes":
         raise DataError(f"expected renderer 'strokes' or 'fonts', got {renderer!r}")
-    return _stroke_set(chars, HIRAGANA + KATAKANA, image_size, samples_per_class, seed, style)
+    return _stroke_set(chars, HIRAGANA + KATAKANA, image_size, samples_per_class, seed, style, sources)
 
 
 def build_latin(*, image_size: int = 32, samples_per_class: int = 200, seed: int = 0,
-                charset: str = "all", **style) -> GlyphSet:
+                charset: str = "all", sources=("kanjivg",), **style) -> GlyphSet:
     """Handwritten Latin letters: ``all`` (A–Z then a–z, 52 classes), ``upper``, ``lower`` or an
-    explicit string. Case is kept by placement (o is smaller and lower than O).
+    explicit string. Case is kept by placement (o is smaller and lower than O). ``sources``: where
+    the prototypes come from (:mod:`glyphlab.data.prototypes`).
     Returns images uint8 ``[n_classes * samples_per_class, image_size, image_size]``.
     """
     chars = resolve_charset(charset, {"all": UPPER + LOWER, "upper": UPPER, "lower": LOWER})
-    return _stroke_set(chars, UPPER + LOWER, image_size, samples_per_class, seed, style)
+    return _stroke_set(chars, UPPER + LOWER, image_size, samples_per_class, seed, style, sources)
 
 
-def build_digits(*, image_size: int = 32, samples_per_class: int = 500, seed: int = 0, **style) -> GlyphSet:
-    """Handwritten digits 0–9 (10 classes) from KanjiVG strokes.
+def build_digits(*, image_size: int = 32, samples_per_class: int = 500, seed: int = 0, sources=("kanjivg",),
+                 **style) -> GlyphSet:
+    """Handwritten digits 0–9 (10 classes) from KanjiVG strokes (and the other ``sources``).
 
     Returns images uint8 ``[10 * samples_per_class, image_size, image_size]``.
     """
-    return _stroke_set(DIGITS, DIGITS, image_size, samples_per_class, seed, style)
+    return _stroke_set(DIGITS, DIGITS, image_size, samples_per_class, seed, style, sources)

@@ -25,6 +25,9 @@ from glyphlab.data.folder import as_names, check_options, decode_images
 SETS = {"images_background": True, "images_evaluation": False}  # set name prefix -> is background
 # A zip entry larger than this is not an Omniglot PNG (those are ~1 KB): refused unread, as a bomb.
 MAX_ENTRY_BYTES = 16 * 2**20
+# class_names="letters": the letters of the alphabets glyphlab has synthetic sets for, in character01.. order
+# (checked by eye against the drawings), so a model trained on data=latin or data=greek reads them by name.
+LETTERS = {"Latin": "abcdefghijklmnopqrstuvwxyz", "Greek": "αβγδεζηθικλμνξοπρστυφχψω"}
 
 
 def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", background: bool | None = None,
@@ -36,7 +39,8 @@ def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", backg
     ``background``: ``True`` reads only the background sets (``images_background*``),
     ``False`` only the evaluation sets, ``None`` both (the alphabets of the two are disjoint).
     Classes are ``character01``... (``Latin/character01``... with several alphabets) unless
-    ``class_names`` names them in order (``"abcdefghijklmnopqrstuvwxyz"`` for Latin).
+    ``class_names`` names them in order (``"abcdefghijklmnopqrstuvwxyz"`` for Latin), or is ``"letters"``:
+    the :data:`LETTERS` of Latin and Greek, ``character01``... for other alphabets.
     Returns images uint8 ``[n_samples, image_size, image_size]`` (ink 255 on 0), labels int64
     ``[n_samples]``; ``meta["drawers"]`` is the drawer number (1..20) of each image, in order.
     """
@@ -61,7 +65,11 @@ def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", backg
                         f"found: {', '.join(sorted(found)) or 'none'}")
 
     folders = [(a, c) for a in dict.fromkeys(wanted) for c in sorted(found[a][1])]
-    if class_names is None:
+    if class_names == "letters":
+        numbered = {a: sorted(found[a][1]) for a in wanted}
+        classes = [LETTERS[a][numbered[a].index(c)] if len(LETTERS.get(a, "")) == len(numbered[a])
+                   else c if len(wanted) == 1 else f"{a}/{c}" for a, c in folders]
+    elif class_names is None:
         classes = [c if len(wanted) == 1 else f"{a}/{c}" for a, c in folders]
     else:
         classes = as_names(class_names)

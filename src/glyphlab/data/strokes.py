@@ -88,14 +88,17 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
     return _draw(pts * image_size, seg, radius * image_size, image_size)
 
 
-def synthesize(glyphs: list[list[np.ndarray]], classes: list[str], samples_per_class: int,
+def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
                image_size: int, seed: int, **style) -> GlyphSet:
     """Render ``samples_per_class`` variants of every glyph.
 
-    glyphs:  one stroke list per class (see :func:`render_glyph`), in label order.
+    glyphs:  per class, in label order, one stroke list (see :func:`render_glyph`) or a list of
+             stroke lists — several prototypes (ways to write the character); each image then
+             draws one of them at random, all equally likely.
     classes: the class names (the characters), same length as ``glyphs``.
     Returns a GlyphSet with images uint8 ``[n_classes * samples_per_class, H, W]`` grouped by
-    class, labels int64 0..n_classes-1. The same seed gives the same images.
+    class, labels int64 0..n_classes-1; ``meta["prototypes"]`` is each class's prototype count.
+    The same seed gives the same images.
     """
     if len(glyphs) != len(classes):
         raise DataError(f"expected one stroke list per class, got {len(glyphs)} for {len(classes)} classes")
@@ -106,12 +109,34 @@ def synthesize(glyphs: list[list[np.ndarray]], classes: list[str], samples_per_c
     # depend on which other classes are in the set: charset='アイウ' draws the same ア as
     # charset=katakana.
     images = np.empty((len(classes) * samples_per_class, image_size, image_size), np.uint8)
-    for label, (strokes, name) in enumerate(zip(glyphs, classes)):
+    counts = []
+    for label, (entry, name) in enumerate(zip(glyphs, classes)):
         rng = np.random.default_rng([seed, *map(ord, str(name))])
-        images[label * samples_per_class:(label + 1) * samples_per_class] = render_glyph(
-            strokes, samples_per_class, image_size, rng, **style)
+        protos = _prototypes(entry, name)
+        counts.append(len(protos))
+        out = images[label * samples_per_class:(label + 1) * samples_per_class]
+        if len(protos) == 1:
+            out[:] = render_glyph(protos[0], samples_per_class, image_size, rng, **style)
+            continue
+        which = rng.integers(len(protos), size=samples_per_class)
+        for k, strokes in enumerate(protos):
+            if (which == k).any():
+                out[which == k] = render_glyph(strokes, int((which == k).sum()), image_size, rng, **style)
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), samples_per_class)
-    return GlyphSet(images, labels, list(classes), meta={"source": "strokes", "seed": seed})
+    return GlyphSet(images, labels, list(classes),
+                    meta={"source": "strokes", "seed": seed, "prototypes": dict(zip(map(str, classes), counts))})
+
+
+def _prototypes(entry, name) -> list[list[np.ndarray]]:
+    """A class's prototypes: ``entry`` is one glyph (a list of ``[n, 2]`` strokes) or a list of glyphs."""
+    if len(entry) == 0:
+        raise DataError(f"expected strokes for class {name!r}, got none")
+    first = entry[0]
+    one_glyph = isinstance(first, np.ndarray) or (len(first) > 0 and np.ndim(first[0]) == 1)
+    protos = [entry] if one_glyph else list(entry)
+    if any(len(p) == 0 for p in protos):
+        raise DataError(f"expected every prototype of class {name!r} to have strokes, got an empty one")
+    return protos
 
 
 def _check_style(style: dict) -> dict:

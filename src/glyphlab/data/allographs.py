@@ -1,0 +1,52 @@
+"""The project's own stroke table for common ways of writing a character that no stroke source has.
+
+Real writers do not all write a character the same way: an open or a closed 4, a 7 with a bar,
+a 1 with a flag and a base, a 9 with a straight tail, a two-storey a, a y with a straight tail,
+a closed θ. A model that has only seen one of them reads the others as something else
+(experiments/synth_to_real: real 7s with a bar read as 1/3/9, straight-tailed 9s as 3).
+
+Coordinates are Hershey units (x right, y down; capitals and digits from y = -12 to the
+baseline at y = 9, lower case from y = -5, descenders to 16), so an allograph is placed in the
+image exactly like the Hershey font of its family (:data:`PLACED_AS`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _arc(cx, cy, rx, ry, start, end, n=24) -> list[tuple[float, float]]:
+    """Points of an ellipse arc, angles in degrees (0 = right, 90 = down since y is down)."""
+    t = np.deg2rad(np.linspace(start, end, n))
+    return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t)))
+
+
+# char -> list of allographs; an allograph is a list of strokes, a stroke a list of (x, y).
+TABLE: dict[str, list[list[list[tuple[float, float]]]]] = {
+    "1": [[[(11, -12), (11, 9)]],                                              # a plain bar
+          [[(6, -7), (11, -12), (11, 9)], [(6, 9), (16, 9)]]],                 # flag and base
+    "4": [[[(5, -12), (3, 2), (18, 2)], [(14, -6), (14, 9)]]],                 # open top
+    "7": [[[(3, -12), (17, -12), (8, 9)], [(7, -1), (16, -1)]],                # with a bar
+          [[(3, -9), (3, -12), (17, -12), (9, 9)]]],                           # with a serif, one stroke
+    "9": [[_arc(9.5, -6, 6.5, 6, -10, 350), [(16, -7), (15, 9)]]],             # straight tail
+    "2": [[_arc(10, -6, 6.5, 6, 190, 360)[:-1] + [(16, -6), (3, 9), (17, 9)]]],  # round top, flat base
+    "a": [[_arc(9.5, -1.5, 5.5, 3.5, 200, 340) + [(15, -2), (15, 9)],          # two-storey
+           _arc(9.5, 4.5, 5.5, 4.5, 290, 70 + 360)]],
+    "y": [[[(3, -5), (9, 4)], [(15, -5), (5, 16)]]],                           # straight tail
+    "g": [[_arc(9, -1, 6, 4.5, 0, 360), [(15, -5), (15, 13), (12, 16), (6, 16), (4, 14)]]],  # closed bowl, hook
+    "θ": [[_arc(10, -1.5, 6, 10.5, -90, 270), [(4, -1.5), (16, -1.5)]]],      # closed, barred
+    "φ": [[_arc(10, 2, 6.5, 6, 0, 360), [(10, -10), (10, 16)]]],             # ring and stem
+}
+
+# Whose placement an allograph takes: the Hershey font of the character's family.
+PLACED_AS = {"θ": "greeks", "φ": "greeks"}
+DEFAULT_PLACED_AS = "futural"
+
+
+def glyphs(char: str, family: str) -> list[list[np.ndarray]]:
+    """The table's allographs of ``char`` in the unit box (placed as ``family`` in its Hershey font)."""
+    from glyphlab.data.hershey import family_mapping
+
+    if char not in TABLE:
+        return []
+    scale, offset = family_mapping(PLACED_AS.get(char, DEFAULT_PLACED_AS), family)
+    return [[np.asarray(s, dtype=np.float64) * scale + offset for s in strokes] for strokes in TABLE[char]]

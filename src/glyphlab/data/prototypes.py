@@ -1,0 +1,64 @@
+"""Several ways to write each character: prototypes gathered from the stroke sources.
+
+A synthetic set's ``sources`` key names where its prototypes come from:
+
+- ``kanjivg``    KanjiVG's strokes (:mod:`glyphlab.data.kanjivg`), with its variant SVGs where
+                 they exist (kanji only: KanjiVG has none for kana, Latin or digits);
+- ``hershey``    the single-stroke Hershey fonts (:mod:`glyphlab.data.hershey`): roman and
+                 script Latin letters and digits, Greek;
+- ``allographs`` the project's own table of common allographs (:mod:`glyphlab.data.allographs`).
+
+Every image draws one of its class's prototypes at random (see
+:func:`glyphlab.data.strokes.synthesize`); ``meta["prototypes"]`` records how many each class has.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from glyphlab.data import DataError, GlyphSet
+from glyphlab.data.strokes import synthesize
+
+SOURCES = ("kanjivg", "hershey", "allographs")
+
+
+def check_sources(sources) -> tuple[str, ...]:
+    sources = (sources,) if isinstance(sources, str) else tuple(sources or ())
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown or not sources:
+        raise DataError(f"expected sources among {', '.join(SOURCES)} (a list such as [kanjivg,hershey]), "
+                        f"got {list(sources)!r}")
+    return tuple(dict.fromkeys(sources))
+
+
+def prototypes(char: str, family: str, sources) -> list[list[np.ndarray]]:
+    """Every prototype of ``char`` from ``sources``, in the unit box, placed as its ``family`` is."""
+    out = []
+    for source in check_sources(sources):
+        if source == "kanjivg":
+            from glyphlab.data import kanjivg
+
+            if char in kanjivg.svg_files():
+                out += kanjivg.glyphs(char, family)
+        elif source == "hershey":
+            from glyphlab.data import hershey
+
+            out += hershey.glyphs(char, family)
+        else:
+            from glyphlab.data import allographs
+
+            out += allographs.glyphs(char, family)
+    return out
+
+
+def stroke_set(chars: str, family: str, image_size: int, samples_per_class: int, seed: int, sources,
+               style: dict) -> GlyphSet:
+    """``samples_per_class`` images of every character, each drawn from one of its prototypes."""
+    sources = check_sources(sources)
+    protos = [prototypes(c, family, sources) for c in chars]
+    missing = [c for c, p in zip(chars, protos) if not p]
+    if missing:
+        raise DataError(f"expected stroke data for every character from sources {', '.join(sources)}, found none "
+                        f"for: {' '.join(missing)} ({' '.join(f'U+{ord(c):04X}' for c in missing)})")
+    out = synthesize(protos, list(chars), samples_per_class, image_size, seed, **style)
+    out.meta["source"] = "+".join(sources)
+    return out

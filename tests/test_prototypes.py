@@ -1,0 +1,77 @@
+"""Several prototypes per class: Hershey strokes, KanjiVG variants, the allograph table, data=greek."""
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from glyphlab.data import DataError, allographs, hershey, kanjivg, omniglot
+from glyphlab.data.prototypes import prototypes
+
+PLAIN = dict(jitter=0, wobble=0, rotation=0, slant=0, scale=[1, 1], shift=0, pen_width=[0.06, 0.06])
+
+
+def test_greek_set_is_alpha_to_omega_with_prototype_counts():
+    glyphs = hershey.build_greek(image_size=24, samples_per_class=4, seed=0)
+    assert "".join(glyphs.classes) == "αβγδεζηθικλμνξοπρστυφχψω" == hershey.GREEK
+    assert glyphs.images.shape == (96, 24, 24) and glyphs.images.reshape(96, -1).max(1).min() >= 200
+    counts = glyphs.meta["prototypes"]
+    assert counts["θ"] == 2 and counts["α"] == 1  # Hershey's open ϑ plus the table's closed θ
+    assert glyphs.meta["source"] == "hershey+allographs"
+    # without variation every letter is its own picture
+    clean = hershey.build_greek(image_size=24, samples_per_class=1, seed=0, sources=["hershey"], **PLAIN)
+    assert len({img.tobytes() for img in clean.images}) == 24
+
+
+def test_hershey_glyphs_are_placed_in_the_unit_box_by_family():
+    o, big_o = hershey.glyphs("o", kanjivg.UPPER + kanjivg.LOWER), hershey.glyphs("O", kanjivg.UPPER + kanjivg.LOWER)
+    assert len(o) == 2  # roman and script; rowmans and cursive repeat them and are dropped
+    for drawing in o + big_o:
+        pts = np.concatenate(drawing)
+        assert pts.min() >= 0.07 and pts.max() <= 0.93
+    # lower case keeps its size and place: the roman o is shorter than O and sits on the same baseline
+    o_pts, big_pts = np.concatenate(o[0]), np.concatenate(big_o[0])
+    assert np.ptp(o_pts[:, 1]) < 0.7 * np.ptp(big_pts[:, 1])
+    assert abs(o_pts[:, 1].max() - big_pts[:, 1].max()) < 0.02
+    assert hershey.glyphs("ア", "ア") == []
+
+
+def test_sources_select_the_prototypes_and_every_prototype_is_drawn():
+    digits = kanjivg.build_digits(image_size=24, samples_per_class=40, seed=0,
+                                  sources=["kanjivg", "hershey", "allographs"], **PLAIN)
+    counts = digits.meta["prototypes"]
+    assert counts["7"] == 1 + 2 + len(allographs.TABLE["7"]) and counts["0"] == 3
+    sevens = digits.images[digits.labels == 7]
+    assert len({img.tobytes() for img in sevens}) == counts["7"]  # no variation: one picture per prototype
+    only = kanjivg.build_digits(image_size=24, samples_per_class=3, seed=0)
+    assert set(only.meta["prototypes"].values()) == {1} and only.meta["source"] == "kanjivg"
+    with pytest.raises(DataError, match="expected sources among"):
+        kanjivg.build_latin(samples_per_class=2, sources=["crayons"])
+    with pytest.raises(DataError, match="found none for: ア"):
+        kanjivg.build_kana(samples_per_class=2, charset="ア", sources=["hershey"])
+
+
+def test_kanjivg_variant_svgs_add_prototypes_of_another_shape_only():
+    assert len(kanjivg.glyphs("且", "且")) == 2  # 04e14.svg and 04e14-Kaisho.svg
+    assert len(kanjivg.glyphs("あ", "あ")) == 1
+    assert len(prototypes("且", "且", ["kanjivg"])) == 2
+
+
+def _png(seed: int) -> bytes:
+    img = np.full((20, 20), 255, np.uint8)
+    img[5:15, 4 + seed % 8] = 0
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_omniglot_letters_name_latin_and_greek_like_the_synthetic_sets(tmp_path):
+    with zipfile.ZipFile(tmp_path / "images_background_small1.zip", "w") as z:
+        for alphabet, n in (("Greek", 24), ("Korean", 2)):
+            for c in range(1, n + 1):
+                z.writestr(f"images_background_small1/{alphabet}/character{c:02d}/{c:04d}_01.png", _png(c))
+    greek = omniglot.build(root=str(tmp_path), alphabet="Greek", image_size=16, class_names="letters")
+    assert greek.classes == list(hershey.GREEK)
+    mixed = omniglot.build(root=str(tmp_path), alphabet=["Greek", "Korean"], image_size=16, class_names="letters")
+    assert mixed.classes[-2:] == ["Korean/character01", "Korean/character02"] and mixed.classes[0] == "α"
