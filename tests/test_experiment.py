@@ -123,3 +123,16 @@ def test_default_store_is_repo_mlruns_whatever_the_cwd(monkeypatch, tmp_path):
     cfg = compose()
     assert tracking_uri(cfg.tracking) == f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
     assert tracking_uri(compose(["tracking.uri=http://127.0.0.1:5000"]).tracking) == "http://127.0.0.1:5000"
+
+
+def test_errors_have_one_home_and_their_old_names_still_work():
+    from glyphlab import data, errors, experiment, tracking
+
+    assert data.DataError is errors.DataError and tracking.TrackingError is errors.TrackingError
+    assert experiment.ConfigError is errors.ConfigError
+    for kind in (errors.ConfigError, errors.DataError, errors.TrackingError):
+        assert issubclass(kind, errors.GlyphlabError)
+    with pytest.raises(errors.ConfigError, match="split.val \\+ split.test must be below 1, got 1.0"):
+        errors.check_split(0.5, 0.5)
+    with pytest.raises(errors.ConfigError, match="data.image_size must be an integer from 8 to 512, got 4"):
+        experiment.check_config(compose(["data.image_size=4"]))

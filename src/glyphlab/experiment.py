@@ -15,14 +15,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import data as datasets
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
+from glyphlab.errors import ConfigError, DataError, GlyphlabError, check_image_size, check_split
 
-
-class ConfigError(ValueError):
-    """A config value out of its range; one line naming the key, what was expected and what was got."""
-
-
-USER_ERRORS = (DataError, ConfigError)
+USER_ERRORS = (DataError, ConfigError)  # kept for importers; main() catches every GlyphlabError
 
 
 def main(cfg: DictConfig) -> float:
@@ -31,11 +27,9 @@ def main(cfg: DictConfig) -> float:
     Inside a multirun a failed job returns NaN instead, so the other jobs go on; its MLflow
     run is FAILED and the sweep's parent run counts it.
     """
-    from glyphlab.tracking import TrackingError
-
     try:
         return run(cfg)
-    except (*USER_ERRORS, TrackingError) as e:
+    except GlyphlabError as e:
         if cfg.get("debug") or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         print(f"glyphlab: error: {e}", file=sys.stderr)
@@ -140,23 +134,19 @@ def run(cfg: DictConfig) -> float:
 
 def check_config(cfg: DictConfig) -> None:
     """Catch nonsense values before any work, each with one line naming the key."""
-    size = cfg.data.get("image_size")
-    if size is not None and (not isinstance(size, int) or size < 8 or size > 512):
-        raise ConfigError(f"data.image_size must be an integer from 8 to 512, got {size!r}")
+    if cfg.data.get("image_size") is not None:
+        check_image_size(cfg.data.image_size)
     if cfg.model.family == "torch":
         if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
             raise ConfigError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
         if cfg.model.batch_size < 1:
             raise ConfigError(f"model.batch_size must be at least 1, got {cfg.model.batch_size}")
-        from glyphlab.models import SCHEDULERS
+        from glyphlab.models import check_scheduler
 
-        if cfg.model.get("scheduler") not in SCHEDULERS:
-            raise ConfigError(f"model.scheduler must be null or cosine, got {cfg.model.scheduler!r}")
+        check_scheduler(cfg.model.get("scheduler"))
     elif cfg.model.max_epochs < 1:
         raise ConfigError(f"model.max_epochs must be at least 1, got {cfg.model.max_epochs}")
-    for key in ("val", "test"):
-        if not 0 < cfg.split[key] < 1:
-            raise ConfigError(f"split.{key} must be a fraction between 0 and 1, got {cfg.split[key]}")
+    check_split(cfg.split.val, cfg.split.test)
 
 
 def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:

@@ -23,12 +23,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import project_root
+from glyphlab.errors import TrackingError  # noqa: F401 - re-exported: its old home
 
 PARENT_FILE = ".mlflow_parent_run_id"
-
-
-class TrackingError(RuntimeError):
-    """The tracking store cannot be used; the message names the URI."""
 
 
 def tracking_uri(cfg_tracking) -> str:
@@ -69,22 +66,47 @@ def connect(cfg_tracking):
     from mlflow.tracking import MlflowClient
 
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
+    # The first process to open a new database creates and migrates it; two at once both migrate
+    # and one fails ("duplicate column name"), or both insert the default experiment. A lock file
+    # makes the first use of a store one process at a time (beside a SQLite file; in the temp dir,
+    # keyed by the URI, for a database server), and the experiment is created under it too.
+    with _store_lock(uri, db):
+        client = MlflowClient(uri)
+        if db is not None:
+            _use_wal(client, db)
+        else:
+            client.search_experiments(max_results=1)
+        experiment_id = _experiment(client, str(cfg_tracking.experiment), db, uri)
+    return client, experiment_id
+
+
+def _store_lock(uri: str, db: Path | None):
+    from filelock import FileLock
+
     if db is not None:
-        _use_wal(client, db)
-    name = str(cfg_tracking.experiment)
-    for _ in range(5):  # parallel jobs may race to create the experiment
+        path = db.with_name(db.name + ".lock")
+    else:
+        import hashlib
+        import tempfile
+
+        path = Path(tempfile.gettempdir()) / f"glyphlab-store-{hashlib.sha1(uri.encode()).hexdigest()[:16]}.lock"
+    return FileLock(path, timeout=300)
+
+
+def _experiment(client, name: str, db: Path | None, uri: str) -> str:
+    """The id of experiment ``name``, created (or restored) if need be."""
+    for _ in range(5):  # processes on other machines (a tracking server) may still race to create it
         exp = client.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
                 client.restore_experiment(exp.experiment_id)
-            return client, exp.experiment_id
+            return exp.experiment_id
         location = None
         if db is not None:  # artifacts beside the database, never in the current directory
             slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
             location = (db.parent / "artifacts" / slug).as_uri()
         try:
-            return client, client.create_experiment(name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location)
         except Exception:
             time.sleep(0.2)
     raise TrackingError(f"cannot create MLflow experiment {name!r} in {uri}")
@@ -214,6 +236,25 @@ def _sigterm_as_interrupt():
     return signal.signal(signal.SIGTERM, handler)
 
 
+def hold_sweep_dir(sweep_dir: Path):
+    """Claim ``sweep_dir`` for this sweep until the process ends (the OS drops the lock even on kill -9).
+
+    Two sweeps in one folder would share its job folders and its parent-run file: the jobs of both
+    would be linked to one parent. Returns the held lock; raises TrackingError when another running
+    sweep holds it.
+    """
+    from filelock import FileLock, Timeout
+
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(sweep_dir / ".glyphlab-sweep.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TrackingError(f"hydra.sweep.dir {sweep_dir} is in use by another sweep that is still running; "
+                            "give each sweep its own hydra.sweep.dir (the default one is)") from None
+    return lock
+
+
 class SweepCallback(Callback):
     """Hydra callback: one MLflow parent run per multirun, its children linked by ``mlflow.parentRunId``.
 
@@ -224,8 +265,29 @@ class SweepCallback(Callback):
     def __init__(self):
         self.parent_id = None
         self.client = None
+        self._dir_lock = None
+
+    def __getstate__(self):  # Hydra hands its callbacks to joblib's workers: the lock stays here
+        return {**self.__dict__, "client": None, "_dir_lock": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        # Hydra turns an exception raised here into a warning and runs the jobs anyway, unlinked and
+        # uncounted (and exits 0 when they all fail): a sweep without its parent run stops here.
+        try:
+            self._start(config)
+        except Exception as e:  # noqa: BLE001 - whatever it is, the sweep cannot be recorded
+            if config.get("debug") or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                import traceback
+
+                traceback.print_exc()
+            reason = str(e) if isinstance(e, TrackingError) else f"{type(e).__name__}: {e}"
+            print(f"glyphlab: error: the sweep's MLflow parent run could not be created, no job was started: "
+                  f"{reason.splitlines()[0] if reason else type(e).__name__}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def _start(self, config: DictConfig) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        self._dir_lock = hold_sweep_dir(sweep_dir)
         client, experiment_id = connect(config.tracking)
         overrides = list(config.hydra.overrides.task)
         run = client.create_run(experiment_id, run_name=f"sweep {' '.join(overrides)}"[:250],
@@ -234,8 +296,6 @@ class SweepCallback(Callback):
                                       "launcher": config.hydra.launcher._target_.rsplit(".", 1)[-1],
                                       "sweep_dir": str(config.hydra.sweep.dir)})
         self.client, self.parent_id = client, run.info.run_id
-        sweep_dir = Path(config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         # Jobs in other processes (joblib) or on other machines sharing the sweep dir (Slurm) read it
         # here; jobs that cannot see the sweep dir get GLYPHLAB_PARENT_RUN_ID in their environment.
         (sweep_dir / PARENT_FILE).write_text(self.parent_id)

@@ -16,14 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from glyphlab.errors import DataError, check_split  # noqa: F401 - DataError's old home, still imported from here
+
 # Keys of a data config that are not builder arguments.
 USAGE_KEYS = ("name", "class_weights", "ignore_unknown", "cache", "normalize")
 NORMALIZE = (None, "box")
 CACHE_VERSION = 1  # bump when a builder's output changes for the same config
-
-
-class DataError(ValueError):
-    """Bad dataset input; the message is one line saying what was expected and what was found."""
 
 
 @dataclass
@@ -61,10 +59,6 @@ class GlyphSet:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
-
-    def subset(self, index) -> "GlyphSet":
-        return GlyphSet(self.images[index], self.labels[index], list(self.classes),
-                        None if self.split is None else self.split[index], dict(self.meta))
 
     def class_counts(self) -> np.ndarray:
         """Samples per class, int64 ``[n_classes]`` (single-label sets only)."""
@@ -157,11 +151,7 @@ def split(glyphs: GlyphSet, val_fraction: float, test_fraction: float, seed: int
     """
     if glyphs.split is not None:
         return tuple(np.flatnonzero(glyphs.split == k) for k in range(3))
-    for name, frac in (("split.val", val_fraction), ("split.test", test_fraction)):
-        if not 0 < frac < 1:
-            raise DataError(f"{name} must be a fraction between 0 and 1, got {frac}")
-    if val_fraction + test_fraction >= 1:
-        raise DataError(f"split.val + split.test must be below 1, got {val_fraction + test_fraction}")
+    check_split(val_fraction, test_fraction)
     from sklearn.model_selection import train_test_split
 
     strata = glyphs.labels if glyphs.labels.ndim == 1 else None

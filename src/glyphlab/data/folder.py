@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from glyphlab.data import DataError, GlyphSet
+from glyphlab.errors import check_image_size
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +177,7 @@ def decode_images(items: list, *, image_size: int, on_bad_file: str, where: str,
 
 
 def check_options(image_size, on_bad_file: str) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) \
-            or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE:
-        raise DataError(f"image_size must be an integer from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}, "
-                        f"got {image_size!r}")
+    check_image_size(image_size, "image_size", (MIN_IMAGE_SIZE, MAX_IMAGE_SIZE), DataError)
     if on_bad_file not in BAD_FILE_POLICIES:
         raise DataError(f"on_bad_file must be one of {', '.join(BAD_FILE_POLICIES)}, got {on_bad_file!r}")
 

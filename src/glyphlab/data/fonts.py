@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from glyphlab.data import DataError, GlyphSet
+from glyphlab.errors import check_image_size
 
 # Draw at this multiple of the image size, then box-average down: smooth edges after rotation.
 # 2 looks the same as 4 at 28-32 px and renders about 3x faster (Pillow's rotate dominates).
@@ -99,8 +100,7 @@ def _check_arguments(chars, image_size, samples_per_class, sizes, shift, rotatio
     duplicates = sorted({ch for ch in chars if chars.count(ch) > 1})
     if duplicates:
         raise DataError(f"chars must be distinct, found repeated: {' '.join(duplicates)}")
-    if image_size < 8:
-        raise DataError(f"image_size must be at least 8, got {image_size}")
+    check_image_size(image_size, "image_size", error=DataError)
     if samples_per_class < 1:
         raise DataError(f"samples_per_class must be at least 1, got {samples_per_class}")
     if not sizes or any(not 0 < s <= 1.5 for s in sizes):

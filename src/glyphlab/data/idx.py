@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from glyphlab.data import DataError, GlyphSet
+from glyphlab.errors import check_image_size
 
 # IDX type byte -> numpy dtype; IDX data is big-endian.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -276,8 +277,7 @@ def _resize(images: np.ndarray, image_size: int) -> np.ndarray:
     """uint8 ``[n, h, w]`` -> uint8 ``[n, image_size, image_size]`` (Pillow bilinear, antialiased when shrinking)."""
     if images.shape[1:] == (image_size, image_size):
         return images
-    if image_size < 4:
-        raise DataError(f"data.image_size must be at least 4, got {image_size}")
+    check_image_size(image_size, error=DataError)
     from PIL import Image
 
     out = np.empty((len(images), image_size, image_size), np.uint8)

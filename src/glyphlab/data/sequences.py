@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from glyphlab.data import DataError, GlyphSet
+from glyphlab.errors import check_image_size
 
 # The blank class: a visible ASCII character that reads as an empty slot, so a prediction
 # prints as "42___", and CSV headers, metric keys and figure labels stay plain ASCII (a space
@@ -62,8 +63,7 @@ def build(*, image_size: int = 64, max_digits: int = 5, min_digits: int = 1, len
 
 
 def check_options(*, image_size, max_digits, min_digits, length_weights, counts, layout, source) -> None:
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8:
-        raise DataError(f"data.image_size must be an integer of at least 8, got {image_size!r}")
+    check_image_size(image_size, error=DataError)
     if not (isinstance(max_digits, int) and isinstance(min_digits, int) and 1 <= min_digits <= max_digits):
         raise DataError(f"expected integers 1 <= data.min_digits <= data.max_digits, "
                         f"got min_digits={min_digits!r} max_digits={max_digits!r}")

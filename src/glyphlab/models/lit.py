@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from glyphlab.models import SCHEDULERS
+from glyphlab.models import check_scheduler
 
 
 class TensorBatches:
@@ -58,8 +58,7 @@ class GlyphClassifier(pl.LightningModule):
     def __init__(self, net: nn.Module, optimizer, class_weights: torch.Tensor | None = None,
                  augmenter: nn.Module | None = None, scheduler: str | None = None):
         super().__init__()
-        if scheduler not in SCHEDULERS:
-            raise ValueError(f"model.scheduler must be null or cosine, got {scheduler!r}")
+        check_scheduler(scheduler)
         self.net, self.optimizer_factory, self.augmenter = net, optimizer, augmenter
         self.scheduler = scheduler
         self.register_buffer("class_weights", class_weights, persistent=False)

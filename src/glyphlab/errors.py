@@ -1,0 +1,45 @@
+"""glyphlab's errors and the rules more than one floor checks: the bottom floor, imports nothing of glyphlab.
+
+Every expected failure is a :class:`GlyphlabError` whose message is one line saying what was
+expected and what was found; ``experiment.main`` prints it and exits non-zero instead of a
+traceback. The kinds say whose fault it is: the config (:class:`ConfigError`), the data
+(:class:`DataError`) or the MLflow store (:class:`TrackingError`).
+"""
+from __future__ import annotations
+
+# A run's image side: below 8 pixels two pooling blocks leave nothing; above 512 a set no longer fits in memory.
+IMAGE_SIZE_RANGE = (8, 512)
+
+
+class GlyphlabError(Exception):
+    """An expected failure with a one-line message (what was expected, what was found)."""
+
+
+class ConfigError(GlyphlabError, ValueError):
+    """A config value out of its range; the message names the key."""
+
+
+class DataError(GlyphlabError, ValueError):
+    """Bad dataset input; the message says what was expected and what was found."""
+
+
+class TrackingError(GlyphlabError, RuntimeError):
+    """The tracking store cannot be used; the message names the URI."""
+
+
+def check_image_size(value, key: str = "data.image_size", limits: tuple[int, int] = IMAGE_SIZE_RANGE,
+                     error: type[GlyphlabError] = ConfigError) -> int:
+    """``value`` as the image side: an integer within ``limits`` (inclusive), else ``error`` naming ``key``."""
+    low, high = limits
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise error(f"{key} must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def check_split(val: float, test: float, error: type[GlyphlabError] = ConfigError) -> None:
+    """``split.val`` and ``split.test``: fractions in (0, 1) that leave a training part."""
+    for key, fraction in (("split.val", val), ("split.test", test)):
+        if not 0 < fraction < 1:
+            raise error(f"{key} must be a fraction between 0 and 1, got {fraction}")
+    if val + test >= 1:
+        raise error(f"split.val + split.test must be below 1, got {val + test}")
