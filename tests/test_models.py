@@ -29,7 +29,8 @@ def bars(n_per_class=30, size=16, seed=0):
     return np.stack(images), np.array(labels)
 
 
-@pytest.mark.parametrize("net", [MLP(16, 3, hidden_sizes=(32,)), CNN(16, 3, channels=(8, 16), hidden=32)])
+@pytest.mark.parametrize("net", [MLP(16, 3, hidden_sizes=(32,)), CNN(16, 3, channels=(8, 16), hidden=32),
+                                 CNN(16, 3, channels=(8, 16), hidden=32, convs_per_block=2)])
 def test_torch_net_learns_bars(net):
     import pytorch_lightning as pl
 
@@ -106,3 +107,12 @@ def test_sklearn_sample_weight_changes_the_fit():
     b = skl.fit(MLPClassifier(hidden_layer_sizes=(8,), random_state=0), x, y, x, y, n_classes=3,
                 max_epochs=2, patience=5, sample_weight=w)
     assert not np.allclose(a.coefs_[0], b.coefs_[0])
+
+
+def test_cnn_stacks_convs_per_block_before_each_pool():
+    net = CNN(16, 3, channels=(8, 16), hidden=32, convs_per_block=2)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) == 4
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in net.modules()) == 2
+    assert net(torch.zeros(2, 1, 16, 16)).shape == (2, 3)
+    with pytest.raises(ValueError, match="convs_per_block"):
+        CNN(16, 3, convs_per_block=0)

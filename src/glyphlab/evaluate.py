@@ -186,7 +186,7 @@ def save_eval_samples(train_images: np.ndarray, train_labels: np.ndarray, eval_i
         cells += [(eval_images[k], *_caption(c, eval_pred[k], classes, font))
                   for k in np.concatenate([misread, right])[:per_side]]
         cells += [None] * (per_side - min(per_side, len(of_class)))
-        row_labels.append(f"{np.mean(eval_pred[of_class] == c):.0%}")
+        row_labels.append(f"{_caption(c, None, classes, font)[0]}  {np.mean(eval_pred[of_class] == c):.0%}")
     _draw_mosaic(cells, 2 * per_side + 1, path, title, font, two_lines=True, row_labels=row_labels)
     return worst.tolist()
 
@@ -227,10 +227,10 @@ def _draw_mosaic(cells: list, cols: int, path, title: str, font, two_lines: bool
         ax.text(left + w / 2, top - 1, text, ha="center", va="bottom", fontproperties=font, fontsize=8,
                 color=color)
     for r, text in enumerate(row_labels or []):
-        ax.text(-2, r * cell_h + cell_h - h / 2, text, ha="right", va="center", fontsize=8)
+        ax.text(-2, r * cell_h + cell_h - h / 2, text, ha="right", va="center", fontproperties=font, fontsize=10)
     ax.imshow(mosaic, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.axis("off")
     ax.set_title(title)
-    fig.subplots_adjust(left=0.06 if row_labels else 0.01, right=0.99, bottom=0.01, top=0.95 if title else 0.99)
+    fig.subplots_adjust(left=0.08 if row_labels else 0.01, right=0.99, bottom=0.01, top=0.95 if title else 0.99)
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -4,8 +4,8 @@ from torch import nn
 
 
 class CNN(nn.Module):
-    """``len(channels)`` blocks of conv → BatchNorm → ReLU → 2×2 max-pool, then
-    flatten → Linear(hidden) → ReLU → Dropout → Linear(logits).
+    """``len(channels)`` blocks of (conv → BatchNorm → ReLU) × ``convs_per_block`` → 2×2 max-pool,
+    then flatten → Linear(hidden) → ReLU → Dropout → Linear(logits).
 
     Input float ``[B, 1, H, W]`` in 0..1 (H = W = image_size); each block halves H and W.
     Output ``[B, n_classes]``, or ``[B, n_positions, n_classes]`` for position-wise labels
@@ -13,14 +13,19 @@ class CNN(nn.Module):
     """
 
     def __init__(self, image_size: int, n_classes: int, channels=(32, 64), kernel_size: int = 3,
-                 hidden: int = 128, dropout: float = 0.25, n_positions: int = 1):
+                 hidden: int = 128, dropout: float = 0.25, n_positions: int = 1, convs_per_block: int = 1):
         super().__init__()
         self.n_classes, self.n_positions = n_classes, n_positions
+        if convs_per_block < 1:
+            raise ValueError(f"convs_per_block must be at least 1, got {convs_per_block}")
         blocks, in_ch, size = [], 1, image_size
         for out_ch in channels:
-            blocks += [nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False),
-                       nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
-            in_ch, size = out_ch, size // 2
+            for _ in range(convs_per_block):
+                blocks += [nn.Conv2d(in_ch, out_ch, kernel_size, padding=kernel_size // 2, bias=False),
+                           nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
+                in_ch = out_ch
+            blocks.append(nn.MaxPool2d(2))
+            size //= 2
         if size < 1:
             raise ValueError(f"image_size {image_size} is too small for {len(channels)} pooling blocks")
         self.features = nn.Sequential(*blocks)
