@@ -11,6 +11,7 @@ from glyphlab.data import kanjivg, runes
 from glyphlab.data.strokes import render_glyph, synthesize
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+PLAIN_STYLE = dict(jitter=0, wobble=0, rotation=0, slant=0, scale=[1, 1], shift=0, pen_width=[0.08, 0.08])
 
 
 def ink_box_area(images: np.ndarray) -> np.ndarray:
@@ -163,3 +164,40 @@ def test_data_yaml_keys_match_the_builder(name, n_classes):
         cfg = compose("config", overrides=[f"data={name}", "data.samples_per_class=3", "data.image_size=24"])
     glyphs = load(OmegaConf.to_container(cfg.data, resolve=True))
     assert glyphs.n_classes == n_classes and len(glyphs) == 3 * n_classes
+
+
+def test_fit_pen_relative_and_supersample():
+    small = [np.array([[0.45, 0.45], [0.55, 0.55]]), np.array([[0.45, 0.55], [0.55, 0.45]])]  # a small x
+    big = [s * 4 - 1.5 for s in small]                                                          # the same x, 4x
+    still = dict(PLAIN_STYLE, pen_width=[0.08, 0.08])
+
+    def ink(strokes, **style):
+        return render_glyph(strokes, 1, 48, np.random.default_rng(0), **{**still, **style})[0].astype(float)
+
+    # fit: any glyph is drawn at the same size, so the small and the big x give the same picture
+    assert np.abs(ink(small, fit=0.6) - ink(big, fit=0.6)).max() <= 1
+    rows = np.flatnonzero((ink(small, fit=0.6) > 128).any(1))
+    assert abs((rows[-1] - rows[0] + 1) - 0.6 * 48) <= 4
+    # pen_relative: the pen is a fraction of the glyph, so the 4x smaller x has 1/16 of the ink, not 1/4
+    ratio = ink(small, pen_relative=True).sum() / ink(big, pen_relative=True).sum()
+    assert 0.04 < ratio < 0.12, ratio
+    assert 0.2 < ink(small).sum() / ink(big).sum() < 0.35
+    # supersample: the same ink (area average), smoother edges: more grey levels
+    thin = dict(pen_width=[0.03, 0.03])
+    one, three = ink(big, **thin), ink(big, supersample=3, **thin)
+    assert abs(one.sum() - three.sum()) < 0.1 * one.sum()
+    assert len(np.unique(three)) > len(np.unique(one))
+    with pytest.raises(DataError, match="supersample"):
+        ink(big, supersample=0)
+
+
+def test_whole_strokes_move_turn_and_scale_seeded():
+    glyph = runes.glyph("ᚠ")
+    rng = lambda: np.random.default_rng(5)  # noqa: E731
+    moved = dict(PLAIN_STYLE, stroke_shift=0.03, stroke_rotation=8, stroke_scale=0.1, aspect=0.3)
+    a, b = render_glyph(glyph, 4, 32, rng(), **moved), render_glyph(glyph, 4, 32, rng(), **moved)
+    plain = render_glyph(glyph, 4, 32, rng(), **PLAIN_STYLE)
+    assert np.array_equal(a, b) and not np.array_equal(a, plain)
+    assert len({img.tobytes() for img in a}) == 4 and len({img.tobytes() for img in plain}) == 1
+    with pytest.raises(DataError, match="stroke_rotation"):
+        render_glyph(glyph, 1, 32, rng(), stroke_rotation=-1)

@@ -20,7 +20,22 @@ expose; lengths are fractions of the image side):
 - ``shift``     max translation per axis, uniform in ``±shift``;
 - ``margin``    gap kept between the ink and the image border: a variant that would cross it
                 is shrunk about its centre and moved inside. Glyphs keep their placement in the
-                box otherwise, so a small kana stays small and low.
+                box otherwise, so a small kana stays small and low;
+- ``aspect``    max log width/height change, uniform in ``±aspect``;
+- ``stroke_shift``, ``stroke_rotation``, ``stroke_scale``: std of each whole stroke's move
+                (fraction of the image side), turn about its centre (degrees) and log length
+                change — real writers place, turn and lengthen whole strokes independently;
+- ``pen_relative`` ``pen_width`` is a fraction of each variant's ink box (larger side) rather than
+                of the image: after box normalisation every glyph has the measured pen, however
+                small it is drawn;
+- ``fit``       when > 0, each glyph is first scaled (aspect kept) so its ink box's larger side is
+                ``fit`` of the image, and centred — as people draw a character alone in a box, and
+                as box normalisation will see it; 0 keeps the glyph's own size and place;
+- ``supersample`` draw at this multiple of ``image_size`` and average down (area), so thin
+                pens stay smooth and even.
+
+``python -m glyphlab.data.calibrate`` measures these quantities on real pen trajectories
+(Omniglot); the synthetic sets' defaults come from it (README, "Where the handwriting comes from").
 
 Lines are drawn anti-aliased from the exact distance of each pixel centre to each segment.
 No drawing library does this for a whole batch of variants at once (Pillow draws one image at
@@ -37,7 +52,8 @@ from glyphlab.data import DataError, GlyphSet
 
 # Default handwriting; each data YAML states its own values.
 DEFAULT_STYLE = dict(jitter=0.02, wobble=0.03, pen_width=(0.06, 0.1), rotation=8.0, slant=0.2,
-                     scale=(0.85, 1.05), shift=0.05, margin=0.04)
+                     scale=(0.85, 1.05), shift=0.05, margin=0.04, aspect=0.0, stroke_shift=0.0,
+                     stroke_rotation=0.0, stroke_scale=0.0, pen_relative=False, fit=0.0, supersample=1)
 STYLE_KEYS = tuple(DEFAULT_STYLE)
 
 # Long segments are cut into pieces of at most this many pixels before drawing: the wobble
@@ -59,15 +75,26 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
     Returns uint8 ``[n, image_size, image_size]``, ink 255 on 0.
     """
     style = _check_style(style)
-    points, stroke_id, along, seg = _prepare(strokes, MAX_SEGMENT_PX / (image_size * style["scale"][1]))
+    draw_size = image_size * style["supersample"]
+    if style["fit"]:
+        strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
+        every = np.concatenate(strokes)
+        lo, hi = every.min(0), every.max(0)
+        grow = style["fit"] / max(float((hi - lo).max()), 1e-6)
+        strokes = [(s - (lo + hi) / 2) * grow + 0.5 for s in strokes]
+    points, stroke_id, along, seg = _prepare(strokes, MAX_SEGMENT_PX / (draw_size * style["scale"][1]))
     n_strokes = len(strokes)
     lengths = np.array([_length(s) for s in strokes])
+    if style["stroke_shift"] or style["stroke_rotation"] or style["stroke_scale"]:
+        points = _move_strokes(points, stroke_id, n_strokes, n, rng, style)            # [n, P, 2]
+    else:
+        points = points[None]
 
     # Per-stroke variation: ends displaced independently, the middle bent by two sine modes.
     ends = rng.normal(0.0, style["jitter"], (n, n_strokes, 2, 2))            # [n, stroke, end, xy]
     bend = rng.normal(0.0, style["wobble"], (n, n_strokes, 2, 2)) * lengths[None, :, None, None]
     t = along[None, :, None]                                                  # [1, P, 1]
-    pts = (points[None]
+    pts = (points
            + ends[:, stroke_id, 0] * (1 - t) + ends[:, stroke_id, 1] * t
            + bend[:, stroke_id, 0] * np.sin(np.pi * t) + 0.5 * bend[:, stroke_id, 1] * np.sin(2 * np.pi * t))
 
@@ -77,15 +104,26 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
     size = rng.uniform(*style["scale"], n)
     move = rng.uniform(-style["shift"], style["shift"], (n, 2))
     radius = rng.uniform(*style["pen_width"], n) / 2                         # unit box
+    if style["aspect"]:  # drawn only when asked, so the older sets keep their random streams
+        stretch = np.exp(rng.uniform(-style["aspect"], style["aspect"], n) / 2)
+        size = np.stack([size * stretch, size / stretch], -1)                  # [n, 2]: x, y
+    else:
+        size = np.stack([size, size], -1)
     cos, sin = np.cos(angle), np.sin(angle)
     # y grows downwards, so x += shear * (0.5 - y) leans the top to the right like italics.
     shear_m = np.stack([np.stack([np.ones(n), -shear], -1), np.stack([np.zeros(n), np.ones(n)], -1)], -2)
     rot_m = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
-    affine = rot_m @ shear_m * size[:, None, None]                            # [n, 2, 2]
+    affine = rot_m @ shear_m @ (np.eye(2) * size[:, None, :])                # [n, 2, 2]
     pts = (pts - 0.5) @ affine.transpose(0, 2, 1) + 0.5 + move[:, None, :]
+    if style["pen_relative"]:
+        radius = radius * np.ptp(pts, axis=1).max(-1)
 
     pts = _keep_inside(pts, style["margin"] + radius)
-    return _draw(pts * image_size, seg, radius * image_size, image_size)
+    if style["supersample"] == 1:
+        return _draw(pts * image_size, seg, radius * image_size, image_size)
+    big = _draw(pts * draw_size, seg, radius * draw_size, draw_size).astype(np.float32)
+    k = style["supersample"]
+    return np.rint(big.reshape(n, image_size, k, image_size, k).mean((2, 4))).astype(np.uint8)
 
 
 def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
@@ -139,6 +177,20 @@ def _prototypes(entry, name) -> list[list[np.ndarray]]:
     return protos
 
 
+def _move_strokes(points, stroke_id, n_strokes, n, rng, style) -> np.ndarray:
+    """Each variant's strokes moved, turned and scaled as wholes about their own centres: ``[n, P, 2]``."""
+    centre = np.stack([points[stroke_id == k].mean(0) for k in range(n_strokes)])          # [S, 2]
+    shift = rng.normal(0.0, style["stroke_shift"], (n, n_strokes, 2))
+    turn = np.deg2rad(rng.normal(0.0, style["stroke_rotation"], (n, n_strokes)))
+    grow = np.exp(rng.normal(0.0, style["stroke_scale"], (n, n_strokes)))
+    cos, sin = np.cos(turn) * grow, np.sin(turn) * grow                                     # [n, S]
+    rel = points - centre[stroke_id]                                                        # [P, 2]
+    c, s = cos[:, stroke_id], sin[:, stroke_id]                                             # [n, P]
+    x = c * rel[:, 0] - s * rel[:, 1]
+    y = s * rel[:, 0] + c * rel[:, 1]
+    return np.stack([x, y], -1) + centre[stroke_id] + shift[:, stroke_id]
+
+
 def _check_style(style: dict) -> dict:
     unknown = set(style) - set(STYLE_KEYS)
     if unknown:
@@ -149,9 +201,13 @@ def _check_style(style: dict) -> dict:
         if not (np.ndim(lo_hi) == 1 and len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1]):
             raise DataError(f"{key} must be [min, max] with 0 < min <= max, got {lo_hi!r}")
         style[key] = (float(lo_hi[0]), float(lo_hi[1]))
-    for key in ("jitter", "wobble", "rotation", "slant", "shift", "margin"):
+    for key in ("jitter", "wobble", "rotation", "slant", "shift", "margin", "aspect", "stroke_shift",
+                "stroke_rotation", "stroke_scale", "fit"):
         if style[key] < 0:
             raise DataError(f"{key} must be >= 0, got {style[key]}")
+    if style["supersample"] not in (1, 2, 3, 4, 5, 6, 7, 8):
+        raise DataError(f"supersample must be an integer from 1 to 8, got {style['supersample']!r}")
+    style["supersample"] = int(style["supersample"])
     return style
 
 
