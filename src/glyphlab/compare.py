@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.tracking import MlflowClient
     from omegaconf import OmegaConf
 
-    from glyphlab.tracking import tracking_uri
+    from glyphlab.tracking import mark_dead_runs, tracking_uri
 
     tags = {}
     for item in args.tag:
@@ -345,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         if db is not None and not Path(db).exists():
             raise CompareError(f"no MLflow store at {uri}; run an experiment first or pass --tracking-uri")
         client = MlflowClient(uri)
+        mark_dead_runs(client)  # a run whose process was killed unseen shows as KILLED, not RUNNING
         runs, chosen = find_runs(client, args.experiment, args.parent, tags)
         if not runs:
             raise CompareError(f"no runs match ({chosen or 'all runs'}) in {uri}")

@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,6 +78,7 @@ def connect(cfg_tracking):
         else:
             client.search_experiments(max_results=1)
         experiment_id = _experiment(client, str(cfg_tracking.experiment), db, uri)
+    mark_dead_runs(client)
     return client, experiment_id
 
 
@@ -144,6 +146,89 @@ def _check_server(uri: str, timeout: float = 3.0) -> None:
     raise TrackingError(f"MLflow tracking server {uri} answered /health with status {r.status}")
 
 
+# Who is running a run: a process that dies too hard to end it (SIGKILL, out of memory, a power
+# cut) leaves it RUNNING, and the next glyphlab process on the same host ends it (mark_dead_runs).
+HOST_TAG, PID_TAG, PID_START_TAG = "glyphlab.host", "glyphlab.pid", "glyphlab.pid_start"
+
+
+def process_tags(pid: int | None = None) -> dict:
+    """Tags naming the process that runs a run: host, pid and the pid's start time (pids are reused)."""
+    pid = os.getpid() if pid is None else pid
+    tags = {HOST_TAG: socket.gethostname(), PID_TAG: str(pid)}
+    if start := _process_start(pid):
+        tags[PID_START_TAG] = start
+    return tags
+
+
+def _process_start(pid: int) -> str | None:
+    """``<boot id>:<start time in clock ticks since boot>`` of a live process (Linux), else None.
+
+    Together with the pid it names one process for good: a reused pid has a later start time, and
+    after a reboot the boot id differs.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()  # the name before ')' may hold spaces
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    if fields[0] in "ZX":  # a zombie: dead, only not yet reaped by its parent
+        return "dead"
+    return f"{boot}:{fields[19]}"  # field 22 of proc(5)
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        pass
+    now = _process_start(pid)
+    return now != "dead" and (start is None or now in (start, None))
+
+
+def mark_dead_runs(client) -> list[str]:
+    """End as KILLED, with a note, the RUNNING runs of this host whose process is gone; returns their ids.
+
+    Called by every glyphlab process that opens a store (runs, sweeps, compare), so a run whose
+    process was killed too hard to end it stays RUNNING only until then.
+    """
+    from datetime import datetime, timezone
+
+    host = socket.gethostname()
+    experiment_ids = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+    if not experiment_ids:
+        return []
+    running = client.search_runs(experiment_ids, f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+                                 max_results=1000)
+    marked = []
+    for run in running:
+        tags = run.data.tags
+        try:
+            pid = int(tags[PID_TAG])
+        except (KeyError, ValueError):
+            continue
+        if _alive(pid, tags.get(PID_START_TAG)):
+            continue
+        note = (f"process {pid} on {host} ended without ending this run (killed by SIGKILL, out of memory, "
+                f"a crash or a power cut); marked KILLED by glyphlab process {os.getpid()} at "
+                f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+        try:
+            if client.get_run(run.info.run_id).info.status != "RUNNING":  # another process was quicker
+                continue
+            client.set_tag(run.info.run_id, "error", note)
+            if not tags.get("mlflow.note.content"):
+                client.set_tag(run.info.run_id, "mlflow.note.content", note)
+            client.set_terminated(run.info.run_id, "KILLED")
+            marked.append(run.info.run_id)
+        except Exception:  # noqa: BLE001 - deleted meanwhile, or a read-only store: leave it for the next one
+            continue
+    if marked:
+        print(f"glyphlab: marked {len(marked)} run(s) KILLED whose process on {host} is gone: "
+              f"{' '.join(marked)}", file=sys.stderr)
+    return marked
+
+
 def flatten(cfg: dict, prefix: str = "") -> dict:
     """Nested config → ``{"model.optimizer.lr": 0.003, ...}`` with lists as strings."""
     out = {}
@@ -202,6 +287,7 @@ def start_run(cfg: DictConfig):
         tags["mlflow.source.git.commit"] = commit
     if parent := sweep_parent_id():
         tags["mlflow.parentRunId"] = parent
+    tags.update(process_tags())
     run = client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
     previous = _sigterm_as_interrupt()
     try:
@@ -294,7 +380,7 @@ class SweepCallback(Callback):
                                 tags={"glyphlab.sweep": "parent", "overrides": " ".join(overrides),
                                       "sweeper": config.hydra.sweeper._target_.rsplit(".", 1)[-1],
                                       "launcher": config.hydra.launcher._target_.rsplit(".", 1)[-1],
-                                      "sweep_dir": str(config.hydra.sweep.dir)})
+                                      "sweep_dir": str(config.hydra.sweep.dir), **process_tags()})
         self.client, self.parent_id = client, run.info.run_id
         # Jobs in other processes (joblib) or on other machines sharing the sweep dir (Slurm) read it
         # here; jobs that cannot see the sweep dir get GLYPHLAB_PARENT_RUN_ID in their environment.
