@@ -116,3 +116,21 @@ def test_cnn_stacks_convs_per_block_before_each_pool():
     assert net(torch.zeros(2, 1, 16, 16)).shape == (2, 3)
     with pytest.raises(ValueError, match="convs_per_block"):
         CNN(16, 3, convs_per_block=0)
+
+
+def test_the_model_yaml_names_its_family_adapter():
+    from conftest import compose
+
+    from glyphlab import models
+    from glyphlab.errors import ConfigError
+    from glyphlab.models.sklearn_adapter import SklearnFamily
+    from glyphlab.models.torch_adapter import TorchFamily
+
+    assert isinstance(models.family(compose(["model=cnn"]).model.adapter), TorchFamily)
+    assert isinstance(models.family(compose(["model=sklearn_mlp"]).model.adapter), SklearnFamily)
+    # a model logged before adapters existed names only its family
+    assert isinstance(models.family_of_logged({"family": "sklearn"}), SklearnFamily)
+    with pytest.raises(ConfigError, match="model.adapter must name a model family class.*'glyphlab.nope.X'"):
+        models.family("glyphlab.nope.X")
+    with pytest.raises(ConfigError, match="subclass of glyphlab.models.Family, got 'glyphlab.models.cnn.CNN'"):
+        models.family("glyphlab.models.cnn.CNN")

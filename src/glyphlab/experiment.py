@@ -15,8 +15,10 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import data as datasets
+from glyphlab import phases
 from glyphlab.data import GlyphSet
 from glyphlab.errors import ConfigError, DataError, GlyphlabError, check_image_size, check_split
+from glyphlab.models.torch_adapter import check_resume  # noqa: F401 - its old home, still imported from here
 
 USER_ERRORS = (DataError, ConfigError)  # kept for importers; main() catches every GlyphlabError
 
@@ -46,11 +48,13 @@ def main(cfg: DictConfig) -> float:
 
 
 def run(cfg: DictConfig) -> float:
-    from glyphlab import evaluate, tracking
+    from glyphlab import evaluate, models, tracking
 
-    check_config(cfg)
-    threads = limit_threads(cfg.get("threads"), with_torch=cfg.model.family == "torch")
+    family = models.family(cfg.model.adapter)
+    check_config(cfg, family)
+    threads = limit_threads(cfg.get("threads"), with_torch=family.uses_torch)
     seed_everything(cfg.seed)
+    phases.mark("run_start")
     with tracking.start_run(cfg) as active, tempfile.TemporaryDirectory() as tmp:
         import mlflow
 
@@ -59,94 +63,113 @@ def run(cfg: DictConfig) -> float:
         # 1. Data: the glyph set and its seeded stratified split, the same for every model.
         glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
         train, val, test = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
+        phases.mark("data_ready")
 
         # 2. Augmentation: offline copies of the train split (online happens per batch in training).
-        augmentation = cfg.augmentation
-        if cfg.model.family == "sklearn" and augmentation.mode == "online":
-            # sklearn sees no batches: give it the same transform as materialised copies instead
-            augmentation = OmegaConf.merge(augmentation, {"mode": "offline"})
-            print(f"glyphlab: {cfg.model.name} cannot augment online; using {augmentation.copies} offline copies",
-                  file=sys.stderr)
-        mlflow.set_tag("augmentation_mode", augmentation.mode)
-        if augmentation.mode == "offline" and not augmentation.get("copies"):
-            x_train, y_train = glyphs.images[train], glyphs.labels[train]  # nothing to add: no torch/kornia import
-        else:
-            from glyphlab import augment  # torch + kornia: ~3 CPU-s of an sklearn run's start (BENCHMARKS.md)
-
-            x_train, y_train = augment.inflate(glyphs.images[train], glyphs.labels[train], augmentation, cfg.seed)
+        x_train, y_train = augmented_train(cfg, family, glyphs, train, tmp)
         mlflow.log_metrics({"data/n_train": len(x_train), "data/n_train_original": len(train),
                             "data/n_val": len(val), "data/n_test": len(test), "data/n_classes": glyphs.n_classes})
-        shown = np.random.default_rng(cfg.seed).permutation(len(x_train))[:64]
-        evaluate.save_image_grid(x_train[shown], y_train[shown], glyphs.classes, tmp / "train_samples.png",
-                                 title="training samples")
-        mlflow.log_artifact(tmp / "train_samples.png")
-        if cfg.augmentation.name != "none":  # what the model saw: originals beside augmented versions
-            from glyphlab import augment
-
-            augment.preview(glyphs.images[train], augmentation, tmp / "augmentation_samples.png", seed=cfg.seed)
-            mlflow.log_artifact(tmp / "augmentation_samples.png")
-        weights = None
-        if cfg.data.get("class_weights") == "balanced":
-            weights = datasets.class_weights(y_train.ravel(), glyphs.n_classes)  # sequences: positions pooled
-        elif cfg.data.get("class_weights") not in (None, "none"):
-            raise ConfigError(f"data.class_weights must be null or 'balanced', got {cfg.data.class_weights!r}")
+        weights = class_weights(cfg, y_train, glyphs.n_classes)
 
         # 3. Model: fit on the (augmented) train split, watching the val split every epoch.
+        phases.mark("fit_start")
         started = time.perf_counter()
-        if cfg.model.family == "sklearn":
-            model, n_params, proba = fit_sklearn(cfg, glyphs, x_train, y_train, val, weights)
-        else:
-            model, n_params, proba = fit_torch(cfg, glyphs, x_train, y_train, val, weights, tmp)
+        fitted = family.fit(cfg, glyphs, x_train, y_train, val, weights, tmp)
         fit_s = time.perf_counter() - started
 
         # 4. Evaluation on the untouched test split (and on eval_data, when given).
-        y_test = glyphs.labels[test]
-        pred = proba(glyphs.images[test]).argmax(-1)
-        metrics = evaluate.classification_metrics(y_test, pred, glyphs.classes, "test")
+        metrics = evaluate_test(cfg, glyphs, fitted.predict_proba, test, tmp)
         # Whole-sample accuracy: for position-wise labels a sequence counts only when every position is right.
-        val_right = proba(glyphs.images[val]).argmax(-1) == glyphs.labels[val]
+        val_right = fitted.predict_proba(glyphs.images[val]).argmax(-1) == glyphs.labels[val]
         val_accuracy = float(np.mean(val_right.reshape(len(val), -1).all(axis=1)))
-        metrics.update({"time/fit_s": fit_s, "model/n_params": n_params, "val/final_accuracy": val_accuracy})
+        metrics.update({"time/fit_s": fit_s, "model/n_params": fitted.n_params, "val/final_accuracy": val_accuracy,
+                        **fitted.metrics})
         mlflow.log_metrics(metrics)
-        cm = evaluate.confusion(y_test, pred, glyphs.n_classes)
-        evaluate.save_confusion(cm, glyphs.classes, tmp / "confusion_matrix.png", tmp / "confusion_matrix.csv",
-                                title=f"{cfg.model.name} on {cfg.data.name}: test accuracy {metrics['test/accuracy']:.3f}")
-        mlflow.log_artifact(tmp / "confusion_matrix.png")
-        mlflow.log_artifact(tmp / "confusion_matrix.csv")
-        shown = np.random.default_rng(cfg.seed).permutation(len(test))[:64]
-        evaluate.save_image_grid(glyphs.images[test][shown], y_test[shown], glyphs.classes,
-                                 tmp / "test_predictions.png", predicted=pred[shown],
-                                 title="test samples: prediction (true label when wrong, in red)")
-        mlflow.log_artifact(tmp / "test_predictions.png")
         if cfg.get("eval_data"):
-            metrics.update(evaluate_elsewhere(cfg, glyphs, proba, tmp, train))
+            metrics.update(evaluate_elsewhere(cfg, glyphs, fitted.predict_proba, tmp, train))
 
         # 5. The model itself, as a pyfunc that takes raw images (its preprocessing goes with it).
         if cfg.tracking.log_model:
             from glyphlab import serving
 
-            serving.log_model(cfg, model, glyphs)
+            serving.log_model(cfg, family, fitted.model, glyphs)
         run_id = active.info.run_id
 
-    print_summary(cfg, metrics, run_id)
+    print_summary(cfg, metrics, run_id, fitted.summary)
     return val_accuracy
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig, family=None) -> None:
     """Catch nonsense values before any work, each with one line naming the key."""
+    from glyphlab import models
+
     if cfg.data.get("image_size") is not None:
         check_image_size(cfg.data.image_size)
-    if cfg.model.family == "torch":
-        if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
-            raise ConfigError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
-        if cfg.model.batch_size < 1:
-            raise ConfigError(f"model.batch_size must be at least 1, got {cfg.model.batch_size}")
-        from glyphlab.models import check_scheduler
-
-        check_scheduler(cfg.model.get("scheduler"))
-    elif cfg.model.max_epochs < 1:
-        raise ConfigError(f"model.max_epochs must be at least 1, got {cfg.model.max_epochs}")
     check_split(cfg.split.val, cfg.split.test)
+    (family or models.family(cfg.model.adapter)).check_config(cfg)
+
+
+def augmented_train(cfg, family, glyphs: GlyphSet, train, tmp: Path):
+    """The train split with offline augmented copies appended (uint8 ``[N', H, W]``, its labels);
+    logs ``train_samples.png`` and, with an augmentation, ``augmentation_samples.png``."""
+    import mlflow
+
+    from glyphlab import evaluate
+
+    augmentation = cfg.augmentation
+    if not family.online_augmentation and augmentation.mode == "online":
+        # this family sees no batches: give it the same transform as materialised copies instead
+        augmentation = OmegaConf.merge(augmentation, {"mode": "offline"})
+        print(f"glyphlab: {cfg.model.name} cannot augment online; using {augmentation.copies} offline copies",
+              file=sys.stderr)
+    mlflow.set_tag("augmentation_mode", augmentation.mode)
+    if augmentation.mode == "offline" and not augmentation.get("copies"):
+        x_train, y_train = glyphs.images[train], glyphs.labels[train]  # nothing to add: no torch/kornia import
+    else:
+        from glyphlab import augment  # torch + kornia: ~3 CPU-s of an sklearn run's start (BENCHMARKS.md)
+
+        x_train, y_train = augment.inflate(glyphs.images[train], glyphs.labels[train], augmentation, cfg.seed)
+    shown = np.random.default_rng(cfg.seed).permutation(len(x_train))[:64]
+    evaluate.save_image_grid(x_train[shown], y_train[shown], glyphs.classes, tmp / "train_samples.png",
+                             title="training samples")
+    mlflow.log_artifact(tmp / "train_samples.png")
+    if cfg.augmentation.name != "none":  # what the model saw: originals beside augmented versions
+        from glyphlab import augment
+
+        augment.preview(glyphs.images[train], augmentation, tmp / "augmentation_samples.png", seed=cfg.seed)
+        mlflow.log_artifact(tmp / "augmentation_samples.png")
+    return x_train, y_train
+
+
+def class_weights(cfg, y_train: np.ndarray, n_classes: int):
+    """float32 ``[n_classes]`` loss weights for ``data.class_weights: balanced``, else None."""
+    if cfg.data.get("class_weights") == "balanced":
+        return datasets.class_weights(y_train.ravel(), n_classes)  # sequences: positions pooled
+    if cfg.data.get("class_weights") not in (None, "none"):
+        raise ConfigError(f"data.class_weights must be null or 'balanced', got {cfg.data.class_weights!r}")
+    return None
+
+
+def evaluate_test(cfg, glyphs: GlyphSet, proba, test, tmp: Path) -> dict:
+    """Metrics, confusion matrix and a sheet of predictions on the test split (artifacts logged)."""
+    import mlflow
+
+    from glyphlab import evaluate
+
+    y_test = glyphs.labels[test]
+    pred = proba(glyphs.images[test]).argmax(-1)
+    metrics = evaluate.classification_metrics(y_test, pred, glyphs.classes, "test")
+    cm = evaluate.confusion(y_test, pred, glyphs.n_classes)
+    evaluate.save_confusion(cm, glyphs.classes, tmp / "confusion_matrix.png", tmp / "confusion_matrix.csv",
+                            title=f"{cfg.model.name} on {cfg.data.name}: test accuracy {metrics['test/accuracy']:.3f}")
+    mlflow.log_artifact(tmp / "confusion_matrix.png")
+    mlflow.log_artifact(tmp / "confusion_matrix.csv")
+    shown = np.random.default_rng(cfg.seed).permutation(len(test))[:64]
+    evaluate.save_image_grid(glyphs.images[test][shown], y_test[shown], glyphs.classes,
+                             tmp / "test_predictions.png", predicted=pred[shown],
+                             title="test samples: prediction (true label when wrong, in red)")
+    mlflow.log_artifact(tmp / "test_predictions.png")
+    return metrics
 
 
 def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
@@ -196,89 +219,6 @@ def seed_everything(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
-def fit_sklearn(cfg, glyphs: GlyphSet, x_train, y_train, val, weights):
-    """Fit the sklearn estimator; returns (estimator, n_params, predict_proba)."""
-    import mlflow
-    from hydra.utils import instantiate
-
-    from glyphlab.models import sklearn as skl
-
-    if glyphs.labels.ndim != 1:
-        raise ConfigError("model=sklearn_mlp takes one label per image (MLPClassifier has a single softmax "
-                          f"output); this data set has {glyphs.labels.shape[1]} per image: use model=mlp, "
-                          "the same dense net with one head per position, or model=cnn")
-    estimator = instantiate(cfg.model.estimator, _convert_="all")
-    sample_weight = None if weights is None else weights[y_train]
-    estimator = skl.fit(estimator, x_train, y_train, glyphs.images[val], glyphs.labels[val],
-                        n_classes=glyphs.n_classes, max_epochs=cfg.model.max_epochs, patience=cfg.model.patience,
-                        sample_weight=sample_weight,
-                        on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch))
-    n_params = sum(w.size for w in estimator.coefs_) + sum(b.size for b in estimator.intercepts_)
-    return estimator, n_params, lambda images: skl.predict_proba(estimator, images)
-
-
-def fit_torch(cfg, glyphs: GlyphSet, x_train, y_train, val, weights, tmp: Path):
-    """Train the torch net under a Lightning Trainer; returns (net, n_params, predict_proba)."""
-    import pytorch_lightning as pl
-    import torch
-    from hydra.utils import instantiate
-
-    from glyphlab import augment
-    from glyphlab.models.lit import (CheckpointOnInterrupt, EpochMetricsToMlflow, GlyphClassifier, TensorBatches,
-                                     predict_proba)
-
-    torch.manual_seed(cfg.seed)
-    n_positions = 1 if glyphs.labels.ndim == 1 else glyphs.labels.shape[1]
-    net = instantiate(cfg.model.net, image_size=glyphs.image_size, n_classes=glyphs.n_classes,
-                      n_positions=n_positions)
-    module = GlyphClassifier(net, instantiate(cfg.model.optimizer),
-                             class_weights=None if weights is None else torch.from_numpy(weights),
-                             augmenter=augment.build_augmenter(cfg.augmentation) if cfg.augmentation.mode == "online" else None,
-                             scheduler=cfg.model.get("scheduler"))
-    train_batches = TensorBatches(torch.from_numpy(x_train), torch.from_numpy(y_train), cfg.model.batch_size,
-                                  shuffle=True, seed=cfg.seed)
-    val_batches = TensorBatches(torch.from_numpy(glyphs.images[val]), torch.from_numpy(glyphs.labels[val]),
-                                512, shuffle=False)
-    from hydra.core.hydra_config import HydraConfig
-
-    # Checkpoints go to the run's Hydra output dir: last.ckpt after every epoch, interrupted.ckpt
-    # when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from either.
-    root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(tmp)
-    checkpoints = Path(root) / "checkpoints"
-    trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root,
-                          callbacks=[EpochMetricsToMlflow(),
-                                     pl.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last", save_top_k=1,
-                                                                  enable_version_counter=False),
-                                     CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")])
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None:
-        check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
-    import mlflow
-
-    mlflow.set_tag("checkpoints", str(checkpoints))
-    trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
-    net = module.net.cpu()
-    n_params = sum(p.numel() for p in net.parameters())
-    return net, n_params, lambda images: predict_proba(net, images)
-
-
-def check_resume(ckpt_path, max_epochs) -> None:
-    """``ckpt_path`` must be a Lightning checkpoint with epochs left to train: one line instead of
-    Lightning's error deep in ``fit``. The weights are memory-mapped, not read (Lightning reads them)."""
-    import torch
-
-    if not Path(ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} (not a file)")
-    try:
-        epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["epoch"]
-    except Exception as e:  # not a checkpoint, truncated, or from something else
-        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} "
-                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from e
-    if max_epochs is not None and max_epochs != -1 and max_epochs <= epoch:
-        raise ConfigError(f"ckpt_path {ckpt_path} was saved in epoch {epoch + 1}; trainer.max_epochs must be "
-                          f"larger than {epoch} to train on from it, got {max_epochs}")
-
-
 def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarray) -> dict:
     """Test the trained model on ``eval_data``, classes matched by name (the character);
     ``train``: the training split's indices into ``glyphs``, shown beside the worst-read eval classes."""
@@ -320,13 +260,14 @@ def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarra
     return metrics
 
 
-def print_summary(cfg, metrics: dict, run_id: str) -> None:
+def print_summary(cfg, metrics: dict, run_id: str, training: str = "") -> None:
+    """The run's few lines on stdout; ``training``: how training ended (the family's words)."""
     from glyphlab.tracking import tracking_uri
 
     uri = tracking_uri(cfg.tracking)
     lines = [f"model {cfg.model.name}  data {cfg.data.name}  augmentation {cfg.augmentation.name}  seed {cfg.seed}",
              f"test/accuracy {metrics['test/accuracy']:.4f}  test/macro_f1 {metrics['test/macro_f1']:.4f}  "
-             f"fit {metrics['time/fit_s']:.1f}s"]
+             f"fit {metrics['time/fit_s']:.1f}s" + (f"  {training}" if training else "")]
     if "test/digit_accuracy" in metrics:  # position-wise labels: test/accuracy is whole sequences
         lines.append(f"test/digit_accuracy {metrics['test/digit_accuracy']:.4f}  "
                      f"test/length_accuracy {metrics.get('test/length_accuracy', float('nan')):.4f}")

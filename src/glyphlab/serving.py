@@ -19,7 +19,8 @@ training size; a position-wise model's input is squeezed to a square instead of 
 training strips were). Nothing is unpickled on load: the pyfunc is logged "from code"
 (:mod:`glyphlab.serving_entry` builds it), a torch net is stored as its ``state_dict`` (loaded
 with ``weights_only=True``) plus its constructor arguments in ``glyph_model.json``, and a
-scikit-learn estimator with skops, which loads only the types of :data:`SKOPS_TRUSTED`.
+scikit-learn estimator with skops, which loads only the types it trusts: each family's adapter
+(:mod:`glyphlab.models`) says how its model is stored and loaded, and what it needs installed.
 glyphlab's own code is bundled with the model (``code_paths``), so the model also loads where
 glyphlab is not installed.
 """
@@ -37,17 +38,11 @@ import pandas as pd
 
 INPUT_COLUMN = "image"
 META_FILE = "glyph_model.json"
-# Types outside scikit-learn's and numpy's basics that an estimator logged by glyphlab holds;
-# skops refuses to load any other (a model file from elsewhere cannot smuggle in code).
-SKOPS_TRUSTED = ["sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-                 "sklearn.neural_network._stochastic_optimizers.SGDOptimizer"]
-# What a logged model needs to run, besides glyphlab's bundled code (pinned to the versions here).
-REQUIREMENTS = {"torch": ("mlflow", "numpy", "pandas", "pillow", "torch"),
-                "sklearn": ("mlflow", "numpy", "pandas", "pillow", "scikit-learn", "skops")}
 
 
-def log_model(cfg, model, glyphs) -> None:
-    """Log ``model`` (a trained torch net or sklearn estimator) as the run's pyfunc model ``model``.
+def log_model(cfg, family, model, glyphs) -> None:
+    """Log ``model`` (what ``family``'s fit gave: a torch net, an sklearn estimator) as the run's
+    pyfunc model ``model``, stored as ``family`` (:class:`glyphlab.models.Family`) says.
 
     ``glyphs`` is the training :class:`~glyphlab.data.GlyphSet`: it gives the class names,
     the image size and the input example. Also logs ``classes.json``.
@@ -55,31 +50,20 @@ def log_model(cfg, model, glyphs) -> None:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    n_positions = 1 if glyphs.labels.ndim == 1 else glyphs.labels.shape[1]
-    meta = {"family": cfg.model.family, "classes": list(glyphs.classes), "image_size": glyphs.image_size,
-            "n_positions": n_positions, "model": cfg.model.name, "data": cfg.data.name,
+    from glyphlab.models import n_positions
+
+    meta = {"family": family.name, "adapter": f"{type(family).__module__}.{type(family).__qualname__}",
+            "classes": list(glyphs.classes), "image_size": glyphs.image_size,
+            "n_positions": n_positions(glyphs), "model": cfg.model.name, "data": cfg.data.name,
             "normalize": cfg.data.get("normalize")}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if cfg.model.family == "sklearn":
-            import skops.io
-
-            skops.io.dump(model, tmp / "estimator.skops")
-            artifacts = {"estimator": str(tmp / "estimator.skops")}
-        else:
-            import torch
-            from omegaconf import OmegaConf
-
-            kwargs = OmegaConf.to_container(cfg.model.net, resolve=True)
-            meta["net"] = {"target": kwargs.pop("_target_"),
-                           "kwargs": {**kwargs, "image_size": glyphs.image_size, "n_classes": glyphs.n_classes,
-                                      "n_positions": n_positions}}
-            torch.save(model.state_dict(), tmp / "weights.pt")
-            artifacts = {"weights": str(tmp / "weights.pt")}
+        artifacts, extra = family.save(model, cfg, glyphs, tmp)
+        meta.update(extra)
         (tmp / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         artifacts["meta"] = str(tmp / META_FILE)
 
-        columns = output_columns(meta["classes"], n_positions)
+        columns = output_columns(meta["classes"], meta["n_positions"])
         signature = ModelSignature(inputs=Schema([ColSpec("binary", INPUT_COLUMN)]),
                                    outputs=Schema([ColSpec("float", c) for c in columns]))
         # A scanned-looking example: dark ink on light paper, which the model turns around itself.
@@ -87,7 +71,7 @@ def log_model(cfg, model, glyphs) -> None:
         package = Path(__file__).resolve().parent   # glyphlab's code, bundled (MLflow drops __pycache__)
         mlflow.pyfunc.log_model(name="model", python_model=str(package / "serving_entry.py"), artifacts=artifacts,
                                 code_paths=[str(package)], signature=signature,
-                                input_example=example, pip_requirements=_requirements(meta["family"]),
+                                input_example=example, pip_requirements=_pinned(family.requirements),
                                 metadata={k: meta[k] for k in ("classes", "image_size", "n_positions", "normalize")})
     mlflow.log_dict({"classes": list(glyphs.classes)}, "classes.json")
 
@@ -96,41 +80,18 @@ class GlyphModel(mlflow.pyfunc.PythonModel):
     """The pyfunc: image files in, class probabilities out (see the module docstring)."""
 
     def load_context(self, context):
+        from glyphlab.models import family_of_logged
+
         self.meta = json.loads(Path(context.artifacts["meta"]).read_text(encoding="utf-8"))
         self.columns = output_columns(self.meta["classes"], self.meta["n_positions"])
-        if self.meta["family"] == "sklearn":
-            import skops.io
-
-            self.estimator = skops.io.load(context.artifacts["estimator"], trusted=SKOPS_TRUSTED)
-            self.net = None
-        else:
-            import importlib
-
-            import torch
-
-            module, _, name = self.meta["net"]["target"].rpartition(".")
-            self.net = getattr(importlib.import_module(module), name)(**self.meta["net"]["kwargs"])
-            self.net.load_state_dict(torch.load(context.artifacts["weights"], map_location="cpu",
-                                                weights_only=True))
-            self.net.eval()
+        self.predict_images = family_of_logged(self.meta).load(context.artifacts, self.meta)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         images = np.stack([model_view(data, self.meta, where=f"image {i}")
                            for i, data in enumerate(_column(model_input))])   # uint8 [N, S, S]
+        # predict_images (set by load_context): float32 [N, C] (or [N, P, C]) for uint8 [N, S, S]
         proba = self.predict_images(images)
         return pd.DataFrame(proba.reshape(len(images), -1), columns=self.columns)
-
-    def predict_images(self, images: np.ndarray) -> np.ndarray:
-        """float32 ``[N, C]`` (or ``[N, P, C]``) probabilities for preprocessed uint8 images ``[N, S, S]``."""
-        if self.net is None:
-            from glyphlab.models.sklearn import predict_proba
-
-            return predict_proba(self.estimator, images)
-        import torch
-
-        with torch.inference_mode():
-            x = torch.from_numpy(images).unsqueeze(1).float() / 255.0     # [N, 1, S, S] in 0..1
-            return torch.softmax(self.net(x), dim=-1).numpy()
 
 
 def model_view(data, meta: dict, where: str = "image") -> np.ndarray:
@@ -237,8 +198,8 @@ def _column(model_input):
     return list(model_input)
 
 
-def _requirements(family: str) -> list[str]:
-    """Pinned requirements, given explicitly (MLflow's inference of them is slow)."""
+def _pinned(requirements) -> list[str]:
+    """Requirements pinned to the versions here, given explicitly (MLflow's inference of them is slow)."""
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in REQUIREMENTS[family]]
+    return [f"{name}=={version(name)}" for name in requirements]

@@ -39,7 +39,7 @@ class CNN(nn.Module):
             nn.Linear(width, n_positions * n_classes),
         )
         # Conv weights in channels_last (NHWC) memory: oneDNN's CPU convolutions run the training
-        # step 1.3-1.7x faster so (python -m glyphlab.bench --only fastpaths). Values and
+        # step 1.3-1.7x faster so (make bench, fastpaths section). Values and
         # state_dict keys are unchanged; only the strides differ.
         self.to(memory_format=torch.channels_last)
 

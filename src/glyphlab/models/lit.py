@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from glyphlab import phases
 from glyphlab.models import check_scheduler
 
 
@@ -37,7 +38,7 @@ class TensorBatches:
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             # index_select, not images[idx]: advanced indexing of a uint8 [N, H, W] tensor is ~18x
-            # slower on CPU (python -m glyphlab.bench --only loader)
+            # slower on CPU (make bench, loader section)
             yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
 
 
@@ -69,6 +70,9 @@ class GlyphClassifier(pl.LightningModule):
     def _loss(self, logits, labels):
         n_classes = logits.shape[-1]
         return F.cross_entropy(logits.reshape(-1, n_classes), labels.reshape(-1), weight=self.class_weights)
+
+    def on_train_batch_start(self, batch, batch_idx):
+        phases.mark("first_step")   # a no-op unless the start-up benchmark asks for it
 
     def training_step(self, batch, batch_idx):
         images, labels = batch

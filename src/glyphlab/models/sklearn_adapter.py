@@ -1,0 +1,62 @@
+"""The scikit-learn family: an estimator from ``model.estimator`` fitted epoch by epoch on flattened
+pixels (:mod:`glyphlab.models.sklearn`), logged with skops. Never imports torch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from glyphlab.errors import ConfigError
+from glyphlab.models import Family, Fitted
+
+# Types outside scikit-learn's and numpy's basics that an estimator logged by glyphlab holds;
+# skops refuses to load any other (a model file from elsewhere cannot smuggle in code).
+SKOPS_TRUSTED = ["sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+                 "sklearn.neural_network._stochastic_optimizers.SGDOptimizer"]
+
+
+class SklearnFamily(Family):
+    name = "sklearn"
+    requirements = ("mlflow", "numpy", "pandas", "pillow", "scikit-learn", "skops")
+    online_augmentation = False   # no batches to augment: online options become offline copies
+    uses_torch = False
+
+    def check_config(self, cfg) -> None:
+        if cfg.model.max_epochs < 1:
+            raise ConfigError(f"model.max_epochs must be at least 1, got {cfg.model.max_epochs}")
+
+    def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
+        import mlflow
+        from hydra.utils import instantiate
+
+        from glyphlab.models import sklearn as skl
+
+        if glyphs.labels.ndim != 1:
+            raise ConfigError(f"model={cfg.model.name} takes one label per image (MLPClassifier has a single "
+                              f"softmax output); this data set has {glyphs.labels.shape[1]} per image: use "
+                              "model=mlp, the same dense net with one head per position, or model=cnn")
+        estimator = instantiate(cfg.model.estimator, _convert_="all")
+        history = []
+        estimator = skl.fit(estimator, x_train, y_train, glyphs.images[val], glyphs.labels[val],
+                            n_classes=glyphs.n_classes, max_epochs=cfg.model.max_epochs, patience=cfg.model.patience,
+                            sample_weight=None if weights is None else weights[y_train],
+                            on_epoch=lambda epoch, m: history.append(m["val/accuracy"]) or mlflow.log_metrics(m, step=epoch))
+        n_params = sum(w.size for w in estimator.coefs_) + sum(b.size for b in estimator.intercepts_)
+        best = max(range(len(history)), key=history.__getitem__)   # the first epoch with the best val/accuracy
+        stopped = len(history) - 1
+        how = "early stop" if stopped + 1 < cfg.model.max_epochs else "budget"
+        return Fitted(estimator, n_params, lambda images: skl.predict_proba(estimator, images),
+                      metrics={"train/stopped_epoch": stopped, "train/best_epoch": best},
+                      summary=f"stopped after epoch {stopped} ({how}), best epoch {best}")
+
+    def save(self, model, cfg, glyphs, folder) -> tuple[dict, dict]:
+        import skops.io
+
+        skops.io.dump(model, Path(folder) / "estimator.skops")
+        return {"estimator": str(Path(folder) / "estimator.skops")}, {}
+
+    def load(self, artifacts: dict, meta: dict):
+        import skops.io
+
+        from glyphlab.models.sklearn import predict_proba
+
+        estimator = skops.io.load(artifacts["estimator"], trusted=SKOPS_TRUSTED)
+        return lambda images: predict_proba(estimator, images)

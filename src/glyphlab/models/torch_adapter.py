@@ -1,0 +1,118 @@
+"""The torch family: ``model.net`` (an ``nn.Module``) trained by a Lightning Trainer (``trainer``) as a
+:class:`~glyphlab.models.lit.GlyphClassifier`, logged as its ``state_dict`` plus its constructor arguments.
+
+torch is imported inside the methods: the run sets torch's thread policy before the first import.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from glyphlab.errors import ConfigError
+from glyphlab.models import Family, Fitted, check_scheduler, n_positions
+
+
+class TorchFamily(Family):
+    name = "torch"
+    requirements = ("mlflow", "numpy", "pandas", "pillow", "torch")
+    online_augmentation = True
+    uses_torch = True
+
+    def check_config(self, cfg) -> None:
+        if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
+            raise ConfigError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
+        if cfg.model.batch_size < 1:
+            raise ConfigError(f"model.batch_size must be at least 1, got {cfg.model.batch_size}")
+        check_scheduler(cfg.model.get("scheduler"))
+
+    def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
+        import mlflow
+        import pytorch_lightning as pl
+        import torch
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.utils import instantiate
+
+        from glyphlab import augment
+        from glyphlab.models.lit import (CheckpointOnInterrupt, EpochMetricsToMlflow, GlyphClassifier, TensorBatches,
+                                         predict_proba)
+
+        torch.manual_seed(cfg.seed)
+        net = self.build_net(cfg, glyphs)
+        module = GlyphClassifier(net, instantiate(cfg.model.optimizer),
+                                 class_weights=None if weights is None else torch.from_numpy(weights),
+                                 augmenter=augment.build_augmenter(cfg.augmentation)
+                                 if cfg.augmentation.mode == "online" else None,
+                                 scheduler=cfg.model.get("scheduler"))
+        train_batches = TensorBatches(torch.from_numpy(x_train), torch.from_numpy(y_train), cfg.model.batch_size,
+                                      shuffle=True, seed=cfg.seed)
+        val_batches = TensorBatches(torch.from_numpy(glyphs.images[val]), torch.from_numpy(glyphs.labels[val]),
+                                    512, shuffle=False)
+        # Checkpoints go to the run's Hydra output dir: last.ckpt after every epoch, interrupted.ckpt
+        # when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from either.
+        root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(workdir)
+        checkpoints = Path(root) / "checkpoints"
+        trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root,
+                              callbacks=[EpochMetricsToMlflow(),
+                                         pl.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last",
+                                                                      save_top_k=1, enable_version_counter=False),
+                                         CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")])
+        ckpt_path = cfg.get("ckpt_path")
+        if ckpt_path is not None:
+            check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
+        mlflow.set_tag("checkpoints", str(checkpoints))
+        trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
+        net = module.net.cpu()
+        return Fitted(net, sum(p.numel() for p in net.parameters()), lambda images: predict_proba(net, images))
+
+    @staticmethod
+    def net_kwargs(cfg, glyphs) -> dict:
+        """``model.net`` with the data's sizes: the constructor arguments a logged net is rebuilt from."""
+        from omegaconf import OmegaConf
+
+        return {**OmegaConf.to_container(cfg.model.net, resolve=True), "image_size": glyphs.image_size,
+                "n_classes": glyphs.n_classes, "n_positions": n_positions(glyphs)}
+
+    def build_net(self, cfg, glyphs):
+        from hydra.utils import instantiate
+
+        return instantiate(self.net_kwargs(cfg, glyphs))
+
+    def save(self, model, cfg, glyphs, folder) -> tuple[dict, dict]:
+        import torch
+
+        kwargs = self.net_kwargs(cfg, glyphs)
+        torch.save(model.state_dict(), Path(folder) / "weights.pt")
+        return {"weights": str(Path(folder) / "weights.pt")}, {"net": {"target": kwargs.pop("_target_"),
+                                                                      "kwargs": kwargs}}
+
+    def load(self, artifacts: dict, meta: dict):
+        import importlib
+
+        import torch
+
+        module, _, name = meta["net"]["target"].rpartition(".")
+        net = getattr(importlib.import_module(module), name)(**meta["net"]["kwargs"])
+        net.load_state_dict(torch.load(artifacts["weights"], map_location="cpu", weights_only=True))
+        net.eval()
+
+        def predict_proba(images):
+            with torch.inference_mode():
+                x = torch.from_numpy(images).unsqueeze(1).float() / 255.0     # [N, 1, S, S] in 0..1
+                return torch.softmax(net(x), dim=-1).numpy()
+        return predict_proba
+
+
+def check_resume(ckpt_path, max_epochs) -> None:
+    """``ckpt_path`` must be a Lightning checkpoint with epochs left to train: one line instead of
+    Lightning's error deep in ``fit``. The weights are memory-mapped, not read (Lightning reads them)."""
+    import torch
+
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} (not a file)")
+    try:
+        epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["epoch"]
+    except Exception as e:  # not a checkpoint, truncated, or from something else
+        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} "
+                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from e
+    if max_epochs is not None and max_epochs != -1 and max_epochs <= epoch:
+        raise ConfigError(f"ckpt_path {ckpt_path} was saved in epoch {epoch + 1}; trainer.max_epochs must be "
+                          f"larger than {epoch} to train on from it, got {max_epochs}")
