@@ -75,3 +75,45 @@ def test_omniglot_letters_name_latin_and_greek_like_the_synthetic_sets(tmp_path)
     assert greek.classes == list(hershey.GREEK)
     mixed = omniglot.build(root=str(tmp_path), alphabet=["Greek", "Korean"], image_size=16, class_names="letters")
     assert mixed.classes[-2:] == ["Korean/character01", "Korean/character02"] and mixed.classes[0] == "α"
+
+
+def _ink(lines, size=64, width=5):
+    from PIL import ImageDraw
+
+    img = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(img)
+    for line in lines:
+        draw.line(line, fill=255, width=width)
+    return np.asarray(img) > 127
+
+
+def test_thinning_and_tracing_turn_thick_lines_into_strokes():
+    from glyphlab.data import fontstrokes
+
+    plus = _ink([[(10, 32), (54, 32)], [(32, 10), (32, 54)]])
+    skeleton = fontstrokes.thin(plus)
+    assert skeleton.sum() < plus.sum() / 3 and skeleton[32, 32]          # one pixel wide, through the centre
+    strokes = fontstrokes.trace(skeleton)
+    assert len(strokes) == 2                                              # the bar and the stem, joined through the crossing
+    for s in strokes:
+        assert np.ptp(s, 0).max() > 35 and np.ptp(s, 0).min() < 3
+    ring = np.zeros((64, 64), bool)
+    yy, xx = np.mgrid[:64, :64]
+    ring[(np.hypot(yy - 32, xx - 32) > 14) & (np.hypot(yy - 32, xx - 32) < 19)] = True
+    loop = fontstrokes.trace(fontstrokes.thin(ring))
+    assert len(loop) == 1 and np.linalg.norm(loop[0][0] - loop[0][-1]) < 3  # a closed loop is one stroke
+    dot_and_bar = fontstrokes.trace(fontstrokes.thin(_ink([[(20, 40), (44, 40)], [(32, 16), (33, 16)]], width=4)))
+    assert len(dot_and_bar) == 2                                          # an i's dot is kept, however short
+
+
+def test_handwriting_fonts_give_one_prototype_each():
+    from glyphlab.data import fontstrokes
+
+    files = fontstrokes.font_files()
+    assert len(files) == len(fontstrokes.PACKAGES)  # dependencies of glyphlab: Caveat, Indie Flower, Kalam Light, Shadows Into Light
+    protos = fontstrokes.glyphs("a", kanjivg.UPPER + kanjivg.LOWER)
+    assert len(protos) == len(files)
+    for strokes in protos:
+        pts = np.concatenate(strokes)
+        assert 0 <= pts.min() and pts.max() <= 1 and 1 <= len(strokes) <= 4
+    assert fontstrokes.glyphs("ア", "ア") == []

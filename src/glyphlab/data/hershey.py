@@ -21,23 +21,20 @@ from glyphlab.data import DataError, GlyphSet
 
 # Greek lower case α..ω (no final ς): Omniglot's Greek character01..24 in this order.
 GREEK = "αβγδεζηθικλμνξοπρστυφχψω"
-# The fonts used for each kind of character; within a font, how a character is typed.
-LATIN_FONTS = ("futural", "scripts")
-DIGIT_FONTS = ("futural", "scripts")
-GREEK_FONTS = ("greeks",)
+# The fonts used for each kind of character, by style; within a font, how a character is typed.
+LATIN_FONTS = {"roman": "futural", "script": "scripts"}
+DIGIT_FONTS = {"roman": "futural", "script": "scripts"}
+GREEK_FONTS = {"greek": "greeks"}
+STYLES = ("roman", "script", "greek")
 GREEK_KEYS = dict(zip(GREEK, "abcdefghijklmnopqrstuvwx"))  # greeks types α as a, β as b ... ω as x
 FAMILY_SIDE = 0.84  # the family's common ink box fills this much of the image side (as for KanjiVG)
 
 
-def fonts_for(char: str) -> tuple[str, ...]:
-    """The Hershey fonts that draw ``char`` (empty when none does)."""
-    if char in GREEK:
-        return GREEK_FONTS
-    if char.isdigit() and char.isascii():
-        return DIGIT_FONTS
-    if char.isascii() and char.isalpha():
-        return LATIN_FONTS
-    return ()
+def fonts_for(char: str, styles=STYLES) -> tuple[str, ...]:
+    """The Hershey fonts of ``styles`` that draw ``char`` (empty when none does)."""
+    fonts = GREEK_FONTS if char in GREEK else DIGIT_FONTS if char.isdigit() and char.isascii() \
+        else LATIN_FONTS if char.isascii() and char.isalpha() else {}
+    return tuple(font for style, font in fonts.items() if style in styles)
 
 
 @functools.lru_cache(maxsize=None)
@@ -55,7 +52,7 @@ def _font(name: str):
 @functools.lru_cache(maxsize=None)
 def raw_strokes(char: str, font: str) -> tuple[np.ndarray, ...]:
     """``char`` in Hershey ``font``: float ``[n_points, 2]`` strokes in Hershey units (y down)."""
-    key = GREEK_KEYS.get(char, char) if font in GREEK_FONTS else char
+    key = GREEK_KEYS.get(char, char) if font in GREEK_FONTS.values() else char
     strokes = tuple(np.asarray(s, dtype=np.float64) for s in _font(font).strokes_for_text(key))
     if not strokes:
         raise DataError(f"expected Hershey font {font!r} to draw {char!r}, found no strokes")
@@ -77,10 +74,10 @@ def family_mapping(font: str, family: str) -> tuple[float, float]:
     return scale, 0.5 - scale * (lo + hi) / 2
 
 
-def glyphs(char: str, family: str) -> list[list[np.ndarray]]:
-    """Every distinct Hershey drawing of ``char``, placed as its ``family`` is in each font."""
+def glyphs(char: str, family: str, styles=STYLES) -> list[list[np.ndarray]]:
+    """Every distinct Hershey drawing of ``char`` in ``styles``, placed as its ``family`` is in each font."""
     out, seen = [], set()
-    for font in fonts_for(char):
+    for font in fonts_for(char, styles):
         strokes = raw_strokes(char, font)
         key = tuple(tuple(map(tuple, s)) for s in strokes)
         if key in seen:

@@ -5,8 +5,11 @@ A synthetic set's ``sources`` key names where its prototypes come from:
 - ``kanjivg``    KanjiVG's strokes (:mod:`glyphlab.data.kanjivg`), with its variant SVGs where
                  they exist (kanji only: KanjiVG has none for kana, Latin or digits);
 - ``hershey``    the single-stroke Hershey fonts (:mod:`glyphlab.data.hershey`): roman and
-                 script Latin letters and digits, Greek;
-- ``allographs`` the project's own table of common allographs (:mod:`glyphlab.data.allographs`).
+                 script Latin letters and digits, Greek; ``hershey_roman`` / ``hershey_script``
+                 only the upright roman or only the joined-up script letters and digits;
+- ``allographs`` the project's own table of common allographs (:mod:`glyphlab.data.allographs`);
+- ``fonts``      OFL handwriting fonts from PyPI, thinned to centre-line strokes
+                 (:mod:`glyphlab.data.fontstrokes`).
 
 Every image draws one of its class's prototypes at random (see
 :func:`glyphlab.data.strokes.synthesize`); ``meta["prototypes"]`` records how many each class has.
@@ -18,7 +21,7 @@ import numpy as np
 from glyphlab.data import DataError, GlyphSet
 from glyphlab.data.strokes import synthesize
 
-SOURCES = ("kanjivg", "hershey", "allographs")
+SOURCES = ("kanjivg", "hershey", "hershey_roman", "hershey_script", "allographs", "fonts")
 
 
 def check_sources(sources) -> tuple[str, ...]:
@@ -39,10 +42,15 @@ def prototypes(char: str, family: str, sources) -> list[list[np.ndarray]]:
 
             if char in kanjivg.svg_files():
                 out += kanjivg.glyphs(char, family)
-        elif source == "hershey":
+        elif source.startswith("hershey"):
             from glyphlab.data import hershey
 
-            out += hershey.glyphs(char, family)
+            styles = hershey.STYLES if source == "hershey" else (source.split("_")[1], "greek")
+            out += hershey.glyphs(char, family, styles)
+        elif source == "fonts":
+            from glyphlab.data import fontstrokes
+
+            out += fontstrokes.glyphs(char, family)
         else:
             from glyphlab.data import allographs
 
