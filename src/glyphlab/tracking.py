@@ -27,6 +27,8 @@ from glyphlab import project_root
 from glyphlab.errors import TrackingError  # noqa: F401 - re-exported: its old home
 
 PARENT_FILE = ".mlflow_parent_run_id"
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
 def tracking_uri(cfg_tracking) -> str:
@@ -35,6 +37,15 @@ def tracking_uri(cfg_tracking) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
+
+
+def store_note(cfg_tracking) -> str:
+    """Words for the run's summary when the store is the default one of an installed glyphlab (no checkout)."""
+    from glyphlab import checkout
+
+    if cfg_tracking.get("uri") or os.environ.get("MLFLOW_TRACKING_URI") or checkout() is not None:
+        return ""
+    return "  (the default store: ./mlruns/mlflow.db of the current folder; tracking.uri= to change)"
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -48,8 +59,12 @@ def connect(cfg_tracking):
     before any data is built or any model trained.
     """
     uri = tracking_uri(cfg_tracking)
-    scheme = urlparse(uri).scheme
-    if scheme in ("http", "https"):
+    if _is_server(uri):
+        # MLflow retries a failed request 7 times over minutes, with a 120 s timeout each: a run whose
+        # server died would take ~12 minutes to say so. These keep short outages covered (~15 s of
+        # retries) and end a run whose server is gone within about a minute. The environment wins.
+        for key, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
         _check_server(uri)
     db = _sqlite_path(uri)
     if db is not None:
@@ -290,24 +305,127 @@ def start_run(cfg: DictConfig):
     tags.update(process_tags())
     run = client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
     previous = _sigterm_as_interrupt()
+    uri = tracking_uri(cfg.tracking)
     try:
-        with mlflow.start_run(run_id=run.info.run_id) as active:
+        active = mlflow.start_run(run_id=run.info.run_id)
+        try:
             container = OmegaConf.to_container(cfg, resolve=True)
             mlflow.log_params(flatten(container))
             mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-            try:
-                yield active
-            except (KeyboardInterrupt, SystemExit):
-                mlflow.set_tag("error", "interrupted")
-                mlflow.end_run("KILLED")
-                raise
-            except BaseException as e:
-                mlflow.set_tag("error", f"{type(e).__name__}: {e}"[:5000])
-                mlflow.end_run("FAILED")
-                raise
+            yield active
+        except (KeyboardInterrupt, SystemExit):
+            _end_active_run("KILLED", "interrupted", uri)
+            raise
+        except BaseException as e:
+            if _server_lost(e, uri):
+                ended = _end_active_run("FAILED", f"the tracking server stopped answering: {_reason(e)}", uri)
+                raise TrackingError(_server_lost_message(uri, e, run.info.run_id, ended)) from e
+            _end_active_run("FAILED", f"{type(e).__name__}: {e}"[:5000], uri)
+            raise
+        else:
+            mlflow.end_run("FINISHED")
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _end_active_run(status: str, error: str, uri: str) -> bool:
+    """Tag the active run's error and end it; False when its tracking server no longer answers.
+
+    Such a server gets no second round of retries: the run is ended later, by mark_dead_runs in
+    the next glyphlab process on this host that opens the store.
+    """
+    import mlflow
+
+    if _is_server(uri) and _store_unreachable(uri):
+        with _quick_requests():
+            try:
+                mlflow.end_run(status)  # pops the active run first, then fails fast: nothing tries again
+            except Exception:  # noqa: BLE001
+                pass
+        return False
+    try:
+        mlflow.set_tag("error", error)
+    except Exception:  # noqa: BLE001 - ending the run below matters more
+        pass
+    mlflow.end_run(status)
+    return True
+
+
+def _is_server(uri: str) -> bool:
+    return urlparse(uri).scheme in ("http", "https")
+
+
+def _store_unreachable(uri: str) -> bool:
+    try:
+        _check_server(uri, timeout=3.0)
+        return False
+    except TrackingError:
+        return True
+
+
+@contextlib.contextmanager
+def _quick_requests():
+    """MLflow's HTTP settings for one try without retries (read by MLflow at each request)."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="1")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _server_lost(error: BaseException, uri: str) -> bool:
+    """Whether ``error`` is the tracking server failing to answer (after MLflow's own retries)."""
+    if not _is_server(uri):
+        return False
+    import requests
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, requests.exceptions.RequestException):
+            return True
+        if type(error).__name__ == "MlflowException" and str(error).startswith("API request to "):
+            return True  # MLflow's wrapping of a connection error, timeout or too many 5xx answers
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _reason(error: BaseException) -> str:
+    """The gist of a requests/urllib3 error message: '[Errno 111] Connection refused', 'Read timed out', ..."""
+    text = str(error)
+    for pattern in (r"\[Errno -?\d+\][^'\")]*", r"Read timed out", r"timed out", r"too many \d+ error responses",
+                    r"Connection aborted", r"RemoteDisconnected[^'\")]*"):
+        if match := re.search(pattern, text):
+            return match.group(0).strip()
+    return type(error).__name__
+
+
+def _server_lost_message(uri: str, error: BaseException, run_id: str, ended: bool) -> str:
+    where = "ended FAILED there" if ended else \
+        "left RUNNING there until a glyphlab process on this host opens the store again (it then ends it KILLED)"
+    message = f"MLflow tracking server {uri} stopped answering during run {run_id} ({_reason(error)}); the run is {where}"
+    checkpoints = _checkpoint_dir()
+    if checkpoints is not None:
+        last = checkpoints / "last.ckpt"
+        message += (f"; checkpoints kept in {checkpoints}" +
+                    (f" (resume with ckpt_path={last})" if last.exists() else ""))
+    return message
+
+
+def _checkpoint_dir() -> Path | None:
+    """The run's checkpoint folder (in its Hydra output dir), when training wrote one."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    path = Path(HydraConfig.get().runtime.output_dir) / "checkpoints"
+    return path if path.is_dir() and any(path.iterdir()) else None
 
 
 def _sigterm_as_interrupt():
