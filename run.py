@@ -1,14 +1,10 @@
-"""glyphlab's entry point: `python run.py model=cnn data=runes` (see README.md)."""
-import hydra
-from omegaconf import DictConfig
+"""glyphlab's entry point in a checkout: `python run.py model=cnn data=runes` (see README.md).
 
+The same as the installed `glyphlab` command (glyphlab.cli), reading the configs beside this file.
+"""
+from pathlib import Path
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float:
-    from glyphlab.experiment import main as run_experiment  # imported here so --cfg/--help stay fast
-
-    return run_experiment(cfg)
-
+from glyphlab.cli import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main(conf=str(Path(__file__).resolve().parent / "conf")))

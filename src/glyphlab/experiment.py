@@ -262,7 +262,7 @@ def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarra
 
 def print_summary(cfg, metrics: dict, run_id: str, training: str = "") -> None:
     """The run's few lines on stdout; ``training``: how training ended (the family's words)."""
-    from glyphlab.tracking import tracking_uri
+    from glyphlab.tracking import store_note, tracking_uri
 
     uri = tracking_uri(cfg.tracking)
     lines = [f"model {cfg.model.name}  data {cfg.data.name}  augmentation {cfg.augmentation.name}  seed {cfg.seed}",
@@ -280,7 +280,7 @@ def print_summary(cfg, metrics: dict, run_id: str, training: str = "") -> None:
     if uri.startswith(("http://", "https://")):
         lines.append(f"open it: {uri}")
     else:
-        lines.append(f"open it: mlflow ui --backend-store-uri {uri}")
+        lines.append(f"open it: mlflow ui --backend-store-uri {uri}{store_note(cfg.tracking)}")
     print("\n".join(lines))
 
 

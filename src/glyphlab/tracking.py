@@ -43,7 +43,8 @@ def store_note(cfg_tracking) -> str:
     """Words for the run's summary when the store is the default one of an installed glyphlab (no checkout)."""
     from glyphlab import checkout
 
-    if cfg_tracking.get("uri") or os.environ.get("MLFLOW_TRACKING_URI") or checkout() is not None:
+    # (Compared, not read from the environment: mlflow.set_tracking_uri sets MLFLOW_TRACKING_URI itself.)
+    if checkout() is not None or tracking_uri(cfg_tracking) != f"sqlite:///{Path.cwd() / 'mlruns' / 'mlflow.db'}":
         return ""
     return "  (the default store: ./mlruns/mlflow.db of the current folder; tracking.uri= to change)"
 

@@ -1,0 +1,107 @@
+"""`pip install .` (not editable): the wheel holds the code and conf/, and its `glyphlab` command works
+from an empty folder, reading the packaged configs and keeping its MLflow store in ./mlruns/.
+
+The wheel is built offline from a copy of the checkout and installed without dependencies into a
+fresh venv that sees this venv's packages through a .pth file (no network, a few seconds).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import ROOT, all_runs
+
+TINY = ["data.samples_per_class=12", "data.image_size=16", "model.max_epochs=2", "tracking.log_model=false"]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("checkout")
+    # A copy: building in place would leave build/ and egg-info in the working tree.
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("src", "conf"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    out = tmp_path_factory.mktemp("wheel")
+    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                        "-q", "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    (whl,) = out.glob("glyphlab-*.whl")
+    return whl
+
+
+@pytest.fixture(scope="module")
+def venv(wheel, tmp_path_factory) -> Path:
+    """A new venv with the wheel installed; every dependency comes from this venv's site-packages."""
+    root = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
+    python = root / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # Plain paths, not site dirs: this venv's own .pth files (its editable glyphlab) stay unread.
+    ours = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
+    Path(site, "_deps_from_test_venv.pth").write_text("\n".join(ours) + "\n")
+    p = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return root
+
+
+def test_wheel_holds_every_module_and_config(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {f"glyphlab/{p.relative_to(ROOT / 'src' / 'glyphlab').as_posix()}"
+               for p in (ROOT / "src" / "glyphlab").rglob("*.py")}
+    configs = {f"glyphlab/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
+    assert modules - names == set() and configs - names == set()
+    assert "glyphlab/draw.html" in names
+    entry_points = zipfile.ZipFile(wheel).read(f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}"
+                                               ".dist-info/entry_points.txt").decode()
+    assert "glyphlab = glyphlab.cli:entry" in entry_points
+
+
+def test_installed_command_runs_from_an_empty_folder(venv, tmp_path):
+    work = tmp_path / "somewhere"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(GLYPHLAB_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    glyphlab = str(venv / "bin" / "glyphlab")
+
+    p = subprocess.run([glyphlab, "data=runes", "model=sklearn_mlp", *TINY], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    store = work / "mlruns" / "mlflow.db"
+    assert f"sqlite:///{store}" in p.stdout and "default store: ./mlruns/mlflow.db of the current folder" in p.stdout
+    _, runs = all_runs(f"sqlite:///{store}")
+    assert [(r.info.status, r.data.tags["model"]) for r in runs] == [("FINISHED", "sklearn_mlp")]
+    # the configs came from inside the installed package, not from a checkout
+    (hydra_yaml,) = work.glob("outputs/*/*/.hydra/hydra.yaml")
+    sources = OmegaConf.load(hydra_yaml).hydra.runtime.config_sources
+    assert {"path": "glyphlab.conf", "schema": "pkg", "provider": "main"} in sources
+    assert (hydra_yaml.parents[1] / "run.log").exists()
+    assert str(venv) in subprocess.run([str(venv / "bin" / "python"), "-c", "import glyphlab; print(glyphlab.__file__)"],
+                                       capture_output=True, text=True, cwd=work).stdout
+
+    # a subcommand: glyphlab compare finds the run in the same default store and reports into ./experiments/
+    p = subprocess.run([glyphlab, "compare", "--experiment", "glyphlab"], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert (work / "experiments" / "glyphlab" / "report.md").exists() and "sklearn_mlp" in p.stdout
+
+
+def test_subcommands_dispatch_to_their_modules(capsys):
+    from glyphlab import cli
+
+    for command in ("compare", "predict", "draw"):
+        with pytest.raises(SystemExit) as e:
+            cli.main([command, "--help"])
+        assert e.value.code == 0
+        assert "--tracking-uri" in capsys.readouterr().out
+    assert cli.config_path() == str(ROOT / "conf")  # in a checkout: its conf/, edits seen at once
