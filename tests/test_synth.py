@@ -201,3 +201,16 @@ def test_whole_strokes_move_turn_and_scale_seeded():
     assert len({img.tobytes() for img in a}) == 4 and len({img.tobytes() for img in plain}) == 1
     with pytest.raises(DataError, match="stroke_rotation"):
         render_glyph(glyph, 1, 32, rng(), stroke_rotation=-1)
+
+
+def test_low_res_blurs_a_share_of_variants_at_full_contrast():
+    glyph = runes.glyph("ᚠ")
+    thin = dict(PLAIN_STYLE, pen_width=[0.03, 0.03])
+    sharp = render_glyph(glyph, 6, 32, np.random.default_rng(1), **thin)
+    blurred = render_glyph(glyph, 6, 32, np.random.default_rng(1), low_res=[8, 8], low_res_p=1.0, **thin)
+    assert (blurred.reshape(6, -1).max(1) == 255).all()                 # stretched back to full ink
+    assert (blurred > 0).sum() > 2 * (sharp > 0).sum()                   # 8x8 cells spread the ink
+    some = render_glyph(glyph, 40, 32, np.random.default_rng(1), low_res=[8, 12], low_res_p=0.5, **thin)
+    assert 5 < sum(not np.array_equal(img, sharp[0]) for img in some) < 35
+    with pytest.raises(DataError, match="low_res_p"):
+        render_glyph(glyph, 1, 32, np.random.default_rng(1), low_res_p=2)

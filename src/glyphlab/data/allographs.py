@@ -30,15 +30,20 @@ TABLE: dict[str, list[list[list[tuple[float, float]]]]] = {
     "9": [[_arc(9.5, -6, 6.5, 6, -10, 350), [(16, -7), (15, 9)]]],             # straight tail
     "2": [[_arc(10, -6, 6.5, 6, 190, 360)[:-1] + [(16, -6), (3, 9), (17, 9)]]],  # round top, flat base
     "a": [[_arc(9.5, -1.5, 5.5, 3.5, 200, 340) + [(15, -2), (15, 9)],          # two-storey
-           _arc(9.5, 4.5, 5.5, 4.5, 290, 70 + 360)]],
+           _arc(9.5, 4.5, 5.5, 4.5, 300, 40)]],
     "y": [[[(3, -5), (9, 4)], [(15, -5), (5, 16)]]],                           # straight tail
+    "t": [[[(9, -10), (9, 9)], [(3, -4), (15, -4)]]],                           # a plain cross, no hook
     "g": [[_arc(9, -1, 6, 4.5, 0, 360), [(15, -5), (15, 13), (12, 16), (6, 16), (4, 14)]]],  # closed bowl, hook
     "θ": [[_arc(10, -1.5, 6, 10.5, -90, 270), [(4, -1.5), (16, -1.5)]]],      # closed, barred
     "φ": [[_arc(10, 2, 6.5, 6, 0, 360), [(10, -10), (10, 16)]]],             # ring and stem
+    "ν": [[[(3, -5), (9, 9), (15, -3), (16, -5)]]],                            # pointed, as printed
+    "γ": [[[(3, -5), (9, 5), (9, 16)], [(15, -5), (9, 5)]]],                   # a Y
+    "τ": [[[(3, -5), (16, -5)], [(9, -5), (9, 6), (11, 9), (14, 9)]]],          # bar, stem with a hook
+    "β": [[[(5, 16), (5, -8)] + _arc(9.5, -8, 4.5, 4, 180, 450)[1:] + _arc(9.5, 3, 5.5, 6, 270, 450)[1:]]],  # B-like
 }
 
 # Whose placement an allograph takes: the Hershey font of the character's family.
-PLACED_AS = {"θ": "greeks", "φ": "greeks"}
+PLACED_AS = {c: "greeks" for c in "θφνγτβ"}
 DEFAULT_PLACED_AS = "futural"
 
 

@@ -31,6 +31,10 @@ expose; lengths are fractions of the image side):
 - ``fit``       when > 0, each glyph is first scaled (aspect kept) so its ink box's larger side is
                 ``fit`` of the image, and centred — as people draw a character alone in a box, and
                 as box normalisation will see it; 0 keeps the glyph's own size and place;
+- ``low_res``   ``[min, max]`` pixel side: a share ``low_res_p`` of the variants is averaged down to
+                a random side in that range and scaled back up (bicubic), as a scan or a small
+                bitmap reaches the model (scikit-learn's digits are 8×8 counts), with the darkest ink
+                stretched back to full contrast; ``low_res_p`` 0: off;
 - ``supersample`` draw at this multiple of ``image_size`` and average down (area), so thin
                 pens stay smooth and even.
 
@@ -40,11 +44,9 @@ expose; lengths are fractions of the image side):
 Lines are drawn anti-aliased from the exact distance of each pixel centre to each segment.
 No drawing library does this for a whole batch of variants at once (Pillow draws one image at
 a time without anti-aliasing), and the vectorised field below renders several thousand 32×32
-runes per second on one core: ``python -m glyphlab.data.strokes`` measures it.
+runes per second on one core: ``make bench`` measures it (benchmarks/synth.py).
 """
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -53,7 +55,8 @@ from glyphlab.data import DataError, GlyphSet
 # Default handwriting; each data YAML states its own values.
 DEFAULT_STYLE = dict(jitter=0.02, wobble=0.03, pen_width=(0.06, 0.1), rotation=8.0, slant=0.2,
                      scale=(0.85, 1.05), shift=0.05, margin=0.04, aspect=0.0, stroke_shift=0.0,
-                     stroke_rotation=0.0, stroke_scale=0.0, pen_relative=False, fit=0.0, supersample=1)
+                     stroke_rotation=0.0, stroke_scale=0.0, pen_relative=False, fit=0.0, supersample=1,
+                     low_res=(8, 16), low_res_p=0.0)
 STYLE_KEYS = tuple(DEFAULT_STYLE)
 
 # Long segments are cut into pieces of at most this many pixels before drawing: the wobble
@@ -120,10 +123,31 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
 
     pts = _keep_inside(pts, style["margin"] + radius)
     if style["supersample"] == 1:
-        return _draw(pts * image_size, seg, radius * image_size, image_size)
-    big = _draw(pts * draw_size, seg, radius * draw_size, draw_size).astype(np.float32)
-    k = style["supersample"]
-    return np.rint(big.reshape(n, image_size, k, image_size, k).mean((2, 4))).astype(np.uint8)
+        images = _draw(pts * image_size, seg, radius * image_size, image_size)
+    else:
+        big = _draw(pts * draw_size, seg, radius * draw_size, draw_size).astype(np.float32)
+        k = style["supersample"]
+        images = np.rint(big.reshape(n, image_size, k, image_size, k).mean((2, 4))).astype(np.uint8)
+    if style["low_res_p"]:
+        images = _low_res(images, rng, style["low_res"], style["low_res_p"])
+    return images
+
+
+def _low_res(images: np.ndarray, rng, sides, p) -> np.ndarray:
+    """A share ``p`` of ``images`` averaged down to a side in ``sides`` and scaled back up (bicubic)."""
+    from PIL import Image
+
+    size = images.shape[1]
+    which = rng.random(len(images)) < p
+    side = rng.integers(int(sides[0]), int(sides[1]) + 1, len(images))
+    out = images.copy()
+    for i in np.flatnonzero(which):
+        small = Image.fromarray(images[i]).resize((side[i], side[i]), Image.Resampling.BOX)
+        up = np.asarray(small.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
+        # a thin line averaged into big pixels turns grey; scanners and bitmap makers (the digits'
+        # 0..16 counts) keep full contrast, so the darkest ink is stretched back to 255
+        out[i] = np.clip(np.rint(up * (255.0 / max(up.max(), 1.0))), 0, 255).astype(np.uint8)
+    return out
 
 
 def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
@@ -196,7 +220,7 @@ def _check_style(style: dict) -> dict:
     if unknown:
         raise DataError(f"expected style keys among {', '.join(STYLE_KEYS)}, got {', '.join(sorted(unknown))}")
     style = {**DEFAULT_STYLE, **style}
-    for key in ("pen_width", "scale"):
+    for key in ("pen_width", "scale", "low_res"):
         lo_hi = style[key]
         if not (np.ndim(lo_hi) == 1 and len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1]):
             raise DataError(f"{key} must be [min, max] with 0 < min <= max, got {lo_hi!r}")
@@ -205,6 +229,8 @@ def _check_style(style: dict) -> dict:
                 "stroke_rotation", "stroke_scale", "fit"):
         if style[key] < 0:
             raise DataError(f"{key} must be >= 0, got {style[key]}")
+    if not 0 <= style["low_res_p"] <= 1:
+        raise DataError(f"low_res_p must be a probability in [0, 1], got {style['low_res_p']}")
     if style["supersample"] not in (1, 2, 3, 4, 5, 6, 7, 8):
         raise DataError(f"supersample must be an integer from 1 to 8, got {style['supersample']!r}")
     style["supersample"] = int(style["supersample"])
@@ -310,30 +336,3 @@ def _draw(pts: np.ndarray, seg: np.ndarray, radius: np.ndarray, image_size: int)
 
     canvas = canvas.reshape(n, side, side)[:, pad:pad + image_size, pad:pad + image_size]
     return np.rint(canvas * 255).astype(np.uint8)
-
-
-def benchmark_synth(samples_per_class: int = 200, repeat: int = 3) -> dict[str, float]:
-    """Images per CPU-second of the runes (32 px) and kana (48 px) builders, on one core.
-
-    CPU time of this process, not wall time, so other jobs on the machine do not count
-    (the numpy work is single-threaded). Prints one line per set and returns
-    ``{"runes": images_per_s, "kana": images_per_s}``.
-    """
-    from glyphlab.data import kanjivg, runes
-
-    kanjivg.build_kana(samples_per_class=1)  # parse the KanjiVG files once, outside the timing
-    results = {}
-    for name, build, size in (("runes", runes.build, 32), ("kana", kanjivg.build_kana, 48)):
-        best = float("inf")
-        for r in range(repeat):
-            start = time.process_time()
-            glyphs = build(image_size=size, samples_per_class=samples_per_class, seed=r)
-            best = min(best, time.process_time() - start)
-        results[name] = len(glyphs) / best
-        print(f"{name:6s} {size}x{size}: {results[name]:8.0f} images/s per core "
-              f"({len(glyphs)} images of {glyphs.n_classes} classes in {best:.2f} CPU s)")
-    return results
-
-
-if __name__ == "__main__":
-    benchmark_synth()
