@@ -26,7 +26,7 @@ TINY = ["data.samples_per_class=12", "data.image_size=16", "model.max_epochs=2",
 def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("checkout")
     # A copy: building in place would leave build/ and egg-info in the working tree.
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, src / name)
     for name in ("src", "conf"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
@@ -57,8 +57,7 @@ def venv(wheel, tmp_path_factory) -> Path:
 
 def test_wheel_holds_every_module_and_config(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {f"glyphlab/{p.relative_to(ROOT / 'src' / 'glyphlab').as_posix()}"
-               for p in (ROOT / "src" / "glyphlab").rglob("*.py")}
+    modules = {p.relative_to(ROOT / "src").as_posix() for p in (ROOT / "src").rglob("*.py")}  # hydra_plugins too
     configs = {f"glyphlab/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
     assert modules - names == set() and configs - names == set()
     assert "glyphlab/draw.html" in names
