@@ -20,7 +20,7 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) -m glyphlab.bench
+	$(PY) -m benchmarks
 
 clean:
 	rm -rf outputs multirun .pytest_cache

@@ -202,15 +202,6 @@ def test_sample_grid_and_preview_write_pngs(tmp_path):
         assert im.width > im.height  # 3 rows, 1 original + 4 rotated columns
 
 
-def test_benchmarks_report_images_per_second():
-    state = torch.random.get_rng_state()
-    rates = augment.benchmark_augment(image_size=16, batch=8, min_seconds=0.01)
-    assert set(rates) == set(OPTIONS) - {"none"} and all(r > 0 for r in rates.values())
-    rates = augment.benchmark_elastic(image_size=16, batch=8, repeats=2)
-    assert set(rates) == {"kornia", "glyphlab"} and all(r > 0 for r in rates.values())
-    assert torch.equal(torch.random.get_rng_state(), state)
-
-
 @pytest.mark.parametrize("size", [32, 48])
 def test_elastic_equals_kornias_elastic_transform(size):
     from kornia.geometry.transform import elastic_transform2d

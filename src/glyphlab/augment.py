@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,7 +33,6 @@ from glyphlab.data import DataError
 
 MODES = ("offline", "online")
 CHUNK = 1024  # images per pass when inflating: bounds memory, big enough to amortise the per-call cost
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "augmentation"
 
 
 def build_augmenter(cfg) -> torch.nn.Module | None:
@@ -140,56 +137,6 @@ def preview(images: np.ndarray, cfg, path, seed: int = 0, n: int = 8, versions: 
     sample_grid(before, after, path, n=n, title=f"augmentation={cfg.name} ({cfg.mode})")
 
 
-def benchmark_augment(image_size: int = 32, batch: int = 128, min_seconds: float = 0.5,
-                      conf_dir: str | Path = CONF_DIR) -> dict[str, float]:
-    """Images per second of each option's online transform on this machine's CPU.
-
-    Runs every ``conf_dir/*.yaml`` with at least one stage on random glyph-like batches
-    (float ``[batch, 1, image_size, image_size]``) for at least ``min_seconds`` each.
-    """
-    from omegaconf import OmegaConf
-
-    rates = {}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(0)
-        x = _test_glyphs(batch, image_size)
-        for path in sorted(Path(conf_dir).glob("*.yaml")):
-            augmenter = build_augmenter(OmegaConf.load(path))
-            if augmenter is None:
-                continue
-            augmenter(x)  # warm-up: first calls build kernels and caches
-            calls, started = 0, time.perf_counter()
-            while (elapsed := time.perf_counter() - started) < min_seconds or calls < 3:
-                augmenter(x)
-                calls += 1
-            rates[path.stem] = calls * batch / elapsed
-    return rates
-
-
-def benchmark_elastic(image_size: int = 32, batch: int = 128, repeats: int = 40) -> dict[str, float]:
-    """Images per second of kornia's ``elastic_transform2d`` and of :class:`RandomElasticPixels`
-    (same noise, same result), best of ``repeats`` interleaved calls: the measurement that
-    justifies the hand-written smoothing."""
-    from kornia.geometry.transform import elastic_transform2d
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        x = _test_glyphs(batch, image_size)
-        stage = RandomElasticPixels(alpha=34, sigma=4, p=1.0)
-        params = stage.forward_parameters(x.shape)
-    size, alpha = stage.kernel_size, 2 * stage.alpha_px / image_size
-    calls = {"kornia": lambda: elastic_transform2d(x, params["noise"], (size, size), (4.0, 4.0), (alpha, alpha)),
-             "glyphlab": lambda: stage.apply_transform(x, params, stage.flags)}
-    best = dict.fromkeys(calls, float("inf"))
-    with torch.no_grad():
-        for _ in range(repeats):
-            for name, call in calls.items():
-                started = time.perf_counter()
-                call()
-                best[name] = min(best[name], time.perf_counter() - started)
-    return {name: batch / seconds for name, seconds in best.items()}
-
-
 # --- the stages ------------------------------------------------------------------------------------
 
 class RandomStrokeWidth(IntensityAugmentationBase2D):
@@ -247,7 +194,8 @@ class RandomElasticPixels(RandomElasticTransform):
     sigma 4 on 28-px digits). The result equals ``kornia.geometry.transform.elastic_transform2d``
     with kornia's alpha (half-image units) = 2 * alpha / side, but the smoothing is done as two
     matrix products with banded Gaussian matrices instead of kornia's four one-channel
-    convolutions, which oneDNN runs slowly on CPU. Measured with :func:`benchmark_elastic` on the
+    convolutions, which oneDNN runs slowly on CPU. Measured with ``benchmarks/augment.py``'s
+    ``benchmark_elastic`` on the
     2-core dev machine (busy): batch 128 at 32 px, kornia 4,100 images/s vs 59,000 (14x); at 64 px
     380 vs 4,100 (11x). The test suite checks both give the same images.
     """
@@ -348,12 +296,3 @@ def _check_images(images, labels) -> None:
                         f"{getattr(images, 'dtype', type(images).__name__)} {getattr(images, 'shape', '')}")
     if len(labels) != len(images):
         raise DataError(f"augmentation got {len(images)} images but {len(labels)} labels")
-
-
-def _test_glyphs(n: int, size: int) -> torch.Tensor:
-    """Random glyph-like strokes: float ``[n, 1, size, size]``, bright lines on dark (for benchmarks)."""
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
-    a, b = torch.rand(2, n, 1, 1) * 2 - 1
-    ring = ((xx ** 2 + yy ** 2).sqrt() - 0.5 - 0.2 * a).abs() < 0.08
-    bar = (xx - b * yy).abs() < 0.08
-    return (ring | bar).float().unsqueeze(1)

@@ -15,7 +15,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import data as datasets
-from glyphlab import phases
+from glyphlab import phases, usable_cores
 from glyphlab.data import GlyphSet
 from glyphlab.errors import ConfigError, DataError, GlyphlabError, check_image_size, check_split
 from glyphlab.models.torch_adapter import check_resume  # noqa: F401 - its old home, still imported from here
@@ -50,11 +50,11 @@ def main(cfg: DictConfig) -> float:
 def run(cfg: DictConfig) -> float:
     from glyphlab import evaluate, models, tracking
 
+    phases.mark("run_start")
     family = models.family(cfg.model.adapter)
     check_config(cfg, family)
     threads = limit_threads(cfg.get("threads"), with_torch=family.uses_torch)
     seed_everything(cfg.seed)
-    phases.mark("run_start")
     with tracking.start_run(cfg) as active, tempfile.TemporaryDirectory() as tmp:
         import mlflow
 
@@ -195,7 +195,7 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
 
         launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
         if "joblib" in str(launcher.get("_target_", "")):
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            cores = usable_cores()
             n_jobs = int(launcher.get("n_jobs") or -1)
             n_jobs = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
             threads = max(1, cores // n_jobs)
@@ -206,7 +206,7 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
             torch.set_num_threads(threads)
         threadpool_limits(threads)
     if torch is None:  # the BLAS: `threads`, or one per core
-        return threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        return threads or usable_cores()
     return torch.get_num_threads()
 
 
