@@ -214,3 +214,21 @@ def test_low_res_blurs_a_share_of_variants_at_full_contrast():
     assert 5 < sum(not np.array_equal(img, sharp[0]) for img in some) < 35
     with pytest.raises(DataError, match="low_res_p"):
         render_glyph(glyph, 1, 32, np.random.default_rng(1), low_res_p=2)
+
+
+def test_join_and_split_rewrite_the_strokes():
+    from glyphlab.data.strokes import _rewrite
+
+    corner = [np.array([[0.2, 0.2], [0.2, 0.8]]), np.array([[0.21, 0.8], [0.8, 0.8]]),  # drawn on: joinable
+              np.array([[0.8, 0.2], [0.9, 0.2]])]                                      # far away: never joined
+    rng = np.random.default_rng(0)
+    joined = _rewrite(corner, rng, join=1.0, split=0.0)
+    assert [len(s) for s in joined] == [4, 2]
+    split = _rewrite(corner, rng, join=0.0, split=1.0)
+    assert len(split) == 6
+    for a, b in zip(split[0::2], split[1::2]):
+        assert np.array_equal(a[-1], b[0])                                     # the pieces meet at the cut
+    assert np.array_equal(_rewrite(corner, rng, 0.0, 0.0)[1], corner[1])
+    moved = dict(PLAIN_STYLE, jitter=0.03)
+    glyphs = synthesize([corner], ["L"], 12, 32, 0, join=0.5, split=0.5, **moved)
+    assert glyphs.meta["prototypes"] == {"L": 1} and glyphs.images.reshape(12, -1).max(1).min() > 200

@@ -183,7 +183,7 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
     from threadpoolctl import threadpool_limits
 
     # OpenMP threads sleep at a barrier instead of spinning: while another process holds a core, a
-    # spinning thread keeps its partner off the CPU (CNN training 1.86x faster so, BENCHMARKS.md).
+    # spinning thread keeps its partner off the CPU (BENCHMARKS.md, fastpaths: OMP_WAIT_POLICY).
     # libgomp reads this when torch loads, hence before the first `import torch`.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     torch = None

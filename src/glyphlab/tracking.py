@@ -31,9 +31,13 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4", "MLFLOW_HTTP_REQUEST_BA
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
-def tracking_uri(cfg_tracking) -> str:
-    if cfg_tracking.get("uri"):
-        return str(cfg_tracking.uri)
+def tracking_uri(given=None) -> str:
+    """The store: ``given`` (a URI, or a ``tracking`` config and its ``uri``) when set, else
+    ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<repo>/mlruns/mlflow.db``."""
+    if given is not None and not isinstance(given, str):
+        given = given.get("uri")
+    if given:
+        return str(given)
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     return f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
@@ -49,7 +53,14 @@ def store_note(cfg_tracking) -> str:
     return "  (the default store: ./mlruns/mlflow.db of the current folder; tracking.uri= to change)"
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def quiet_progress_bars() -> None:
+    """MLflow draws a progress bar for every artifact it reads back (logging or loading a model does):
+    noise in a run's output, in sweep logs and in reports. A user who wants them sets the variable to true."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI; None for any other store."""
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
@@ -67,7 +78,7 @@ def connect(cfg_tracking):
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         _check_server(uri)
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is not None:
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
@@ -76,9 +87,7 @@ def connect(cfg_tracking):
             probe.unlink()
         except OSError as e:
             raise TrackingError(f"MLflow store {uri} is not writable: {e.strerror} ({db.parent})") from None
-    # MLflow draws a progress bar for every artifact it reads back (logging the model does): noise in
-    # a run's output and in sweep logs. A user who wants them sets the variable to true.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    quiet_progress_bars()
     import mlflow
     from mlflow.tracking import MlflowClient
 

@@ -122,6 +122,7 @@ def measure_character(drawings: list[list[np.ndarray]]) -> dict[str, list] | Non
     counts = Counter(len(d) for d in drawings)
     k, n_common = counts.most_common(1)[0]
     out: dict[str, list] = defaultdict(list)
+    out["strokes"] = [len(d) for d in drawings]
     out["fewer_strokes"] = [len(d) < k for d in drawings]
     out["more_strokes"] = [len(d) > k for d in drawings]
     if n_common < MIN_DRAWINGS:
@@ -213,6 +214,7 @@ def calibrate(strokes_zip, images_zip=None, alphabets=CALIBRATION_ALPHABETS) -> 
         r[f"{key}_std"] = _robust_std(pooled[key])
     r["joined_fraction"] = float(np.mean(pooled["fewer_strokes"]))
     r["split_fraction"] = float(np.mean(pooled["more_strokes"]))
+    r["strokes_mean"] = float(np.mean(pooled["strokes"]))
     if images_zip is not None:
         names = [n for drawings in chars.values() for n, _ in drawings]
         px, rel = pen_widths(images_zip, names, {n: d for drawings in chars.values() for n, d in drawings})
@@ -235,6 +237,9 @@ def implied_style(r: dict[str, float]) -> dict:
         "stroke_shift": r["stroke_move_std"] * g,
         "stroke_rotation": r["stroke_angle_std"],
         "stroke_scale": r["stroke_length_std"],
+        # per stroke (split) and per pair of strokes (join): a drawing has strokes_mean chances
+        "split": r["split_fraction"] / r["strokes_mean"],
+        "join": r["joined_fraction"] / max(r["strokes_mean"] - 1, 1),
     }
     if "pen_rel_median" in r:  # with pen_relative=true: a fraction of the glyph's own larger side
         style["pen_relative"] = True

@@ -31,6 +31,9 @@ expose; lengths are fractions of the image side):
 - ``fit``       when > 0, each glyph is first scaled (aspect kept) so its ink box's larger side is
                 ``fit`` of the image, and centred — as people draw a character alone in a box, and
                 as box normalisation will see it; 0 keeps the glyph's own size and place;
+- ``join``, ``split`` (:func:`synthesize`) the chance that a stroke is drawn on from the previous one
+                when that ended near its start (within :data:`JOIN_GAP`), and that a stroke is
+                lifted halfway and restarted; the pieces then vary on their own;
 - ``low_res``   ``[min, max]`` pixel side: a share ``low_res_p`` of the variants is averaged down to
                 a random side in that range and scaled back up (bicubic), as a scan or a small
                 bitmap reaches the model (scikit-learn's digits are 8×8 counts), with the darkest ink
@@ -56,13 +59,15 @@ from glyphlab.data import DataError, GlyphSet
 DEFAULT_STYLE = dict(jitter=0.02, wobble=0.03, pen_width=(0.06, 0.1), rotation=8.0, slant=0.2,
                      scale=(0.85, 1.05), shift=0.05, margin=0.04, aspect=0.0, stroke_shift=0.0,
                      stroke_rotation=0.0, stroke_scale=0.0, pen_relative=False, fit=0.0, supersample=1,
-                     low_res=(8, 16), low_res_p=0.0)
+                     low_res=(8, 16), low_res_p=0.0, join=0.0, split=0.0)
 STYLE_KEYS = tuple(DEFAULT_STYLE)
 
 # Long segments are cut into pieces of at most this many pixels before drawing: the wobble
 # needs interior points to bend a straight stroke, and each segment is drawn inside a small
 # window around it, so short segments keep the windows (and the work) small.
 MAX_SEGMENT_PX = 4.0
+JOIN_GAP = 0.15     # a stroke may be joined to the previous one when it starts this close to its end
+REWRITES = 4        # with join/split: rewritten copies of each prototype, each image draws one
 CHUNK_PIXELS = 1 << 20  # window pixels evaluated per numpy pass; keeps temporaries in cache
 
 
@@ -176,6 +181,9 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
         rng = np.random.default_rng([seed, *map(ord, str(name))])
         protos = _prototypes(entry, name)
         counts.append(len(protos))
+        if style.get("join") or style.get("split"):
+            protos = [_rewrite(p, rng, style.get("join", 0), style.get("split", 0))
+                      for p in protos for _ in range(REWRITES)]
         out = images[label * samples_per_class:(label + 1) * samples_per_class]
         if len(protos) == 1:
             out[:] = render_glyph(protos[0], samples_per_class, image_size, rng, **style)
@@ -187,6 +195,28 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), samples_per_class)
     return GlyphSet(images, labels, list(classes),
                     meta={"source": "strokes", "seed": seed, "prototypes": dict(zip(map(str, classes), counts))})
+
+
+def _rewrite(strokes, rng, join: float, split: float) -> list[np.ndarray]:
+    """One way of writing a prototype: strokes drawn on from the previous one (``join``) or in two (``split``)."""
+    out: list[np.ndarray] = []
+    for stroke in strokes:
+        stroke = np.asarray(stroke, dtype=np.float64).reshape(-1, 2)
+        if out and rng.random() < join and np.linalg.norm(out[-1][-1] - stroke[0]) < JOIN_GAP:
+            out[-1] = np.concatenate([out[-1], stroke])
+        else:
+            out.append(stroke)
+    pieces = []
+    for stroke in out:
+        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(stroke, axis=0), axis=1))])
+        if len(stroke) > 1 and arc[-1] > 0 and rng.random() < split:
+            at = rng.uniform(0.3, 0.7) * arc[-1]
+            k = int(np.searchsorted(arc, at))  # the cut lies in segment k-1 .. k
+            cut = stroke[k - 1] + (stroke[k] - stroke[k - 1]) * (at - arc[k - 1]) / max(arc[k] - arc[k - 1], 1e-12)
+            pieces += [np.vstack([stroke[:k], cut]), np.vstack([cut, stroke[k:]])]
+        else:
+            pieces.append(stroke)
+    return pieces
 
 
 def _prototypes(entry, name) -> list[list[np.ndarray]]:
@@ -226,7 +256,7 @@ def _check_style(style: dict) -> dict:
             raise DataError(f"{key} must be [min, max] with 0 < min <= max, got {lo_hi!r}")
         style[key] = (float(lo_hi[0]), float(lo_hi[1]))
     for key in ("jitter", "wobble", "rotation", "slant", "shift", "margin", "aspect", "stroke_shift",
-                "stroke_rotation", "stroke_scale", "fit"):
+                "stroke_rotation", "stroke_scale", "fit", "join", "split"):
         if style[key] < 0:
             raise DataError(f"{key} must be >= 0, got {style[key]}")
     if not 0 <= style["low_res_p"] <= 1:
