@@ -73,3 +73,40 @@ def test_only_runs_whose_own_process_is_gone_are_marked(store):
     assert status == {"alive": "RUNNING", "pid reused": "KILLED", "gone": "KILLED", "other host": "RUNNING",
                       "no pid": "RUNNING"}
     assert mark_dead_runs(client) == []
+
+
+def test_a_joblib_worker_killed_mid_sweep_costs_only_its_jobs(store, tmp_path):
+    # Jobs #0 and #1 train for a long time, #2 and #3 briefly; two run at a time.
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "-m", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2", "model=sklearn_mlp", "model.max_epochs=100000,3", "seed=0,1",
+                             "model.patience=100000", "data.samples_per_class=12", "data.image_size=16",
+                             "tracking.log_model=false", f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def both_training():
+            runs = [r for r in all_runs(store)[1] if "val/accuracy" in r.data.metrics]
+            return runs if len(runs) == 2 else None
+
+        training = wait_for(both_training, "jobs #0 and #1 training", proc=proc)
+        victim = next(r for r in training if r.data.tags["seed"] == "0")
+        os.kill(int(victim.data.tags[PID_TAG]), signal.SIGKILL)  # job #0's worker process
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("glyphlab: 2 of 4 sweep jobs failed; died with their process"), last
+    assert "#0 (model.max_epochs=100000 seed=0)" in last
+    assert "Traceback" not in err
+
+    client, runs = all_runs(store)
+    parent = next(r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent")
+    children = {(r.data.params["model.max_epochs"], r.data.tags["seed"]): r for r in runs if r is not parent}
+    # The two that were running when the pool went down (loky stops every worker), then the two not yet started.
+    assert {k: r.info.status for k, r in children.items()} == {
+        ("100000", "0"): "KILLED", ("100000", "1"): "KILLED", ("3", "0"): "FINISHED", ("3", "1"): "FINISHED"}
+    assert "ended without ending this run" in children[("100000", "0")].data.tags["error"]
+    assert parent.info.status == "FAILED"
+    assert parent.data.metrics["sweep/n_jobs"] == 4 and parent.data.metrics["sweep/n_failed"] == 2
