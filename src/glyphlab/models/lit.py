@@ -23,20 +23,38 @@ class TensorBatches:
 
     images uint8 ``[N, H, W]``, labels int64 ``[N]`` or ``[N, P]``. The shuffle order comes
     from a generator seeded once, so a run is reproducible and every epoch differs.
+
+    Under DDP a shuffled (training) stream is shared out: every rank draws the same order and takes
+    every world-size-th sample of each batch, so together the ranks step on one batch of
+    ``batch_size`` as a single process would. An ordered (validation) stream is not: each rank sees
+    all of it, and its val metrics are the whole split's.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
         self.images, self.labels, self.batch_size, self.shuffle = images, labels, batch_size, shuffle
         self.generator = torch.Generator().manual_seed(seed)
 
+    def _share(self) -> tuple[int, int]:
+        """(rank, world size) this stream is shared out over: (0, 1) unless shuffled under DDP."""
+        if self.shuffle and torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
     def __len__(self):
-        return math.ceil(len(self.images) / self.batch_size)
+        world = self._share()[1]
+        step = math.ceil(self.batch_size / world) * world
+        return math.ceil(math.ceil(len(self.images) / world) * world / step)
 
     def __iter__(self):
         n = len(self.images)
+        rank, world = self._share()
+        step = math.ceil(self.batch_size / world) * world   # a global batch, whole shares for every rank
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
+        if world > 1:  # pad with the order's start to whole shares, as DistributedSampler does
+            pad = -n % world
+            order = torch.cat([order, order.repeat(world)[:pad]])
+        for start in range(0, len(order), step):
+            idx = order[start:start + step][rank::world]
             # index_select, not images[idx]: advanced indexing of a uint8 [N, H, W] tensor is ~18x
             # slower on CPU (make bench, loader section)
             yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
@@ -80,7 +98,8 @@ class GlyphClassifier(pl.LightningModule):
         if self.augmenter is not None:  # online augmentation: fresh per-sample transforms, train split only
             x = self.augmenter(x)
         loss = self._loss(self(x), labels)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        # sync_dist: under DDP the epoch's loss is averaged over every rank's share (a no-op in one process)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -110,7 +129,7 @@ class EpochMetricsToMlflow(pl.Callback):
     def on_train_epoch_end(self, trainer, module):
         import mlflow
 
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.is_global_zero:  # DDP: rank 0 holds the run
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if k.startswith(("train/", "val/")) and v.numel() == 1}

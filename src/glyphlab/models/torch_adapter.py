@@ -58,7 +58,8 @@ class TorchFamily(Family):
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path is not None:
             check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
-        mlflow.set_tag("checkpoints", str(checkpoints))
+        if trainer.is_global_zero:  # DDP: a process of rank ≥ 1 has no MLflow run (glyphlab.distributed)
+            mlflow.set_tag("checkpoints", str(checkpoints))
         trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
         net = module.net.cpu()
         return Fitted(net, sum(p.numel() for p in net.parameters()), lambda images: predict_proba(net, images))
