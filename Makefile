@@ -10,7 +10,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,postgres]"
+	$(PY) -m pip install -q -e ".[dev,postgres,ray]"
 	touch $(STAMP)
 
 run: install

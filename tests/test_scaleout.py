@@ -69,3 +69,84 @@ def test_slurm_config_of_the_readme_composes_and_makes_an_sbatch_script(tmp_path
                  "--array=0-1%2", "--ntasks-per-node=1"):
         assert f"#SBATCH {flag}" in script, (flag, script)
 
+
+
+def test_ddp_on_cpu_is_one_run_per_job_with_one_folder_inside_a_sweep(store, tmp_path):
+    """`trainer=ddp` on 2 CPU processes (gloo) in a sweep beside a 1-process job: rank 1 trains
+    only, so each job is one MLflow run and one folder, and nothing re-launches the sweep."""
+    p = cli("-m", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=1,2", "model=cnn", *TINY_ANY,
+            "trainer.max_epochs=2", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path,
+            timeout=300)  # a rank that never joins leaves the other waiting for 30 min (torch's default)
+    assert p.returncode == 0, p.stderr[-3000:]
+    client, parent, children = parent_and_children(store)
+    assert len(children) == 2
+    single, ddp = sorted(children, key=lambda r: r.data.params["trainer.devices"])
+    assert (single.data.params["trainer.devices"], ddp.data.params["trainer.devices"]) == ("1", "2")
+    # one folder per job, rank 1's log beside rank 0's; no second sweep or run folder anywhere
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "mlruns", "sweep"]
+    jobs = sorted(d.name for d in (tmp_path / "sweep").iterdir() if d.is_dir() and not d.name.startswith("."))
+    assert jobs == ["0", "1"]
+    assert (tmp_path / "sweep" / "1" / "train_ddp_process_1.log").exists()
+    assert not (tmp_path / "sweep" / "0" / "train_ddp_process_1.log").exists()
+    # the same metrics, one value per epoch, as the 1-process job; test accuracy within noise of it
+    assert set(ddp.data.metrics) == set(single.data.metrics)
+    for key in ("val/accuracy", "train/loss"):
+        assert len(client.get_metric_history(ddp.info.run_id, key)) == \
+            len(client.get_metric_history(single.info.run_id, key)) == 2, key
+    assert abs(ddp.data.metrics["test/accuracy"] - single.data.metrics["test/accuracy"]) <= 0.1
+    assert ddp.data.metrics["test/accuracy"] > 3 / int(ddp.data.metrics["data/n_classes"])  # it learned
+
+
+@pytest.mark.parametrize("n, batch_size", [(10, 4), (11, 4), (7, 3), (3, 8)])
+def test_ddp_ranks_share_out_every_training_batch(n, batch_size, monkeypatch):
+    """2 ranks: equal, non-empty shares of every batch (unequal step counts would hang DDP), every
+    sample trained once per pass (one repeated to whole shares when n is odd); with an even batch
+    size and n, the two shares make up exactly the batches of a single process."""
+    import torch
+
+    from glyphlab.models.lit import TensorBatches
+
+    def batches(rank, world):
+        stream = TensorBatches(torch.zeros(n, 1, 1, dtype=torch.uint8), torch.arange(n), batch_size,
+                               shuffle=True, seed=3)
+        monkeypatch.setattr(stream, "_share", lambda: (rank, world))
+        got = [labels.tolist() for _, labels in stream]
+        assert len(got) == len(stream)
+        return got
+
+    single, shares = batches(0, 1), [batches(rank, 2) for rank in range(2)]
+    assert len(shares[0]) == len(shares[1])
+    assert all(len(a) == len(b) > 0 for a, b in zip(*shares))
+    seen = [x for share in shares for batch in share for x in batch]
+    assert sorted(set(seen)) == list(range(n)) and len(seen) == n + n % 2
+    if n % 2 == 0 and batch_size % 2 == 0:
+        assert [sorted(a + b) for a, b in zip(*shares)] == [sorted(s) for s in single]
+
+
+@pytest.fixture
+def ray_cluster(store):
+    """A Ray cluster of 2 CPUs on this machine (127.0.0.1), started here and stopped after the test;
+    its workers inherit the test store's environment. Yields the address a sweep joins it with."""
+    import ray
+
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield context.address_info["gcs_address"]
+    finally:
+        ray.shutdown()
+
+
+def test_ray_sweep_on_a_local_cluster_is_one_parent_with_its_children(store, tmp_path, ray_cluster):
+    p = cli("-m", "hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_cluster}", "model=sklearn_mlp",
+            "seed=0,1,2,3", *TINY_ANY, f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    client, parent, children = parent_and_children(store)
+    assert parent.data.tags["launcher"] == "RayLauncher"
+    assert sorted(r.data.tags["seed"] for r in children) == ["0", "1", "2", "3"]
+    # each job reserved 1 of the cluster's 2 CPUs: 1 thread each, never more than 2 at once
+    assert all(r.data.tags["threads"] == "1" for r in children)
+    events = sorted([(r.info.start_time, 1) for r in children] + [(r.info.end_time, -1) for r in children])
+    running = [sum(step for _, step in events[:i + 1]) for i in range(len(events))]
+    assert max(running) <= 2
+    assert sorted(d.name for d in (tmp_path / "sweep").iterdir() if d.name.isdigit()) == ["0", "1", "2", "3"]

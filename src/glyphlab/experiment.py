@@ -48,8 +48,10 @@ def main(cfg: DictConfig) -> float:
 
 
 def run(cfg: DictConfig) -> float:
-    from glyphlab import evaluate, models, tracking
+    from glyphlab import distributed, evaluate, models, tracking
 
+    if not distributed.is_rank_zero():  # a DDP process Lightning started for rank ≥ 1: it trains, rank 0 logs
+        return distributed.train_only(cfg)
     phases.mark("run_start")
     family = models.family(cfg.model.adapter)
     check_config(cfg, family)
@@ -177,7 +179,8 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
 
     ``threads`` (the ``threads`` config key) wins when given. Otherwise, under
     ``hydra/launcher=joblib``, each of the ``n_jobs`` parallel jobs gets ``cores // n_jobs``
-    (at least 1) so they share the cores instead of oversubscribing them; else all cores.
+    (at least 1) so they share the cores instead of oversubscribing them; under
+    ``hydra/launcher=ray``, the ``num_cpus`` its task reserved; else all cores.
     ``with_torch=False`` (sklearn runs) leaves torch unimported: its import is ~2.5 CPU-s of start-up.
     """
     from threadpoolctl import threadpool_limits
@@ -199,6 +202,8 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
             n_jobs = int(launcher.get("n_jobs") or -1)
             n_jobs = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
             threads = max(1, cores // n_jobs)
+        elif str(launcher.get("_target_", "")).endswith("RayLauncher"):  # the cores the job's Ray task reserved
+            threads = max(1, int(launcher.ray.remote.get("num_cpus") or 1))
     if threads is not None:
         if threads < 1:
             raise ConfigError(f"threads must be at least 1 (or null), got {threads}")

@@ -1,0 +1,1 @@
+"""glyphlab's Ray launcher (``hydra/launcher=ray``): see ray_launcher.py."""
