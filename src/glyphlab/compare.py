@@ -17,7 +17,6 @@ side by side). The table is printed too.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import tempfile
@@ -244,7 +243,9 @@ def plot_best_confusions(client, table, path: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file is noise here
+    from glyphlab.tracking import quiet_progress_bars
+
+    quiet_progress_bars()
     done = table[(table.status == "FINISHED") & table["test/accuracy"].notna()]
     best = done.sort_values("test/accuracy", ascending=False).groupby(["data", "model"], sort=False).head(1)
     panels = []
@@ -329,9 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mlflow.tracking import MlflowClient
-    from omegaconf import OmegaConf
 
-    from glyphlab.tracking import mark_dead_runs, tracking_uri
+    from glyphlab.tracking import mark_dead_runs, sqlite_path, tracking_uri
 
     tags = {}
     for item in args.tag:
@@ -339,10 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not key:
             parser.error(f"--tag takes KEY=VALUE, got {item!r}")
         tags[key] = value
-    uri = tracking_uri(OmegaConf.create({"uri": args.tracking_uri}))
-    db = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+    uri = tracking_uri(args.tracking_uri)
+    db = sqlite_path(uri)
     try:
-        if db is not None and not Path(db).exists():
+        if db is not None and not db.exists():
             raise CompareError(f"no MLflow store at {uri}; run an experiment first or pass --tracking-uri")
         client = MlflowClient(uri)
         mark_dead_runs(client)  # a run whose process was killed unseen shows as KILLED, not RUNNING

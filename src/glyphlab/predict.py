@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-BLANK = "_"  # the class of an empty position in position-wise data (glyphlab.data.sequences.BLANK)
+from glyphlab.data.sequences import BLANK  # the class of an empty position in position-wise data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,13 +89,14 @@ def read_image_file(path: Path) -> bytes:
 
 def load_model(uri: str, tracking_uri: str | None = None):
     """``(pyfunc model, classes)`` from a model URI, resolved against glyphlab's store."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from glyphlab.tracking import quiet_progress_bars, tracking_uri as store
+
+    quiet_progress_bars()
     import mlflow
 
     from glyphlab.serving import load
-    from glyphlab.tracking import tracking_uri as default_uri
 
-    mlflow.set_tracking_uri(tracking_uri or default_uri({}))
+    mlflow.set_tracking_uri(store(tracking_uri))
     return load(uri)
 
 

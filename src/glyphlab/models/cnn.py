@@ -29,9 +29,9 @@ class CNN(nn.Module):
         if size < 1:
             raise ValueError(f"image_size {image_size} is too small for {len(channels)} pooling blocks")
         self.features = nn.Sequential(*blocks)
-        # `hidden` units per label position: each position's head needs its own room (5-digit
-        # numbers read through 128 shared units: 0.845 whole-number accuracy; through 5 × 128: 0.927,
-        # experiments/digit_sequence); one position = the plain classifier.
+        # `hidden` units per label position: each position's head needs its own room (5-digit numbers
+        # read through shared units lose whole-number accuracy, experiments/digit_sequence); one
+        # position = the plain classifier.
         width = hidden * n_positions
         self.head = nn.Sequential(
             nn.Flatten(),                                   # [B, C, s, s] → [B, C·s·s]
@@ -39,8 +39,8 @@ class CNN(nn.Module):
             nn.Linear(width, n_positions * n_classes),
         )
         # Conv weights in channels_last (NHWC) memory: oneDNN's CPU convolutions run the training
-        # step 1.3-1.7x faster so (make bench, fastpaths section). Values and
-        # state_dict keys are unchanged; only the strides differ.
+        # step faster so (BENCHMARKS.md, fastpaths). Values and state_dict keys are unchanged; only
+        # the strides differ.
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
