@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench gpu-check clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ test: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# Where a CUDA GPU is present: the default run on it (bf16 where supported, online augmentation on the
+# GPU) and training img/s next to the CPU's; elsewhere it says so and exits 0 (benchmarks/gpu_check.py).
+gpu-check: install
+	$(PY) -m benchmarks.gpu_check
 
 clean:
 	rm -rf outputs multirun .pytest_cache

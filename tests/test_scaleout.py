@@ -150,3 +150,33 @@ def test_ray_sweep_on_a_local_cluster_is_one_parent_with_its_children(store, tmp
     running = [sum(step for _, step in events[:i + 1]) for i in range(len(events))]
     assert max(running) <= 2
     assert sorted(d.name for d in (tmp_path / "sweep").iterdir() if d.name.isdigit()) == ["0", "1", "2", "3"]
+
+
+def test_gpu_check_without_a_gpu_says_so_and_exits_0(monkeypatch, capsys):
+    import torch
+
+    gpu_check = _gpu_check()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert gpu_check.main([]) == 0
+    out = capsys.readouterr().out
+    assert "no CUDA GPU here" in out and "nothing to check" in out
+
+
+def test_gpu_check_run_composes_and_its_training_runs_in_bf16():
+    """The GPU check's steps on the CPU, small: its run's overrides compose (online augmentation,
+    mixed precision) and its img/s measurement trains in bf16 autocast with the augmenter."""
+    gpu_check = _gpu_check()
+    cfg = compose_with_hydra(gpu_check.run_overrides("auto", "bf16-mixed", quick=False))
+    assert cfg.trainer.accelerator == "auto" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.model.name == "cnn" and cfg.augmentation.mode == "online"
+    rate, ran_on = gpu_check.throughput("cpu", "bf16-mixed", n_images=256, epochs=2)
+    assert rate > 0 and ran_on == "cpu"
+
+
+def _gpu_check():
+    import sys
+
+    sys.path.insert(0, str(ROOT))  # benchmarks/ lives beside run.py, not installed
+    from benchmarks import gpu_check
+
+    return gpu_check
