@@ -180,3 +180,9 @@ def _gpu_check():
     from benchmarks import gpu_check
 
     return gpu_check
+
+
+def test_every_launcher_command_of_the_readme_composes():
+    for argv in readme_commands("python run.py -m hydra/launcher="):
+        cfg = compose_command(argv)
+        assert cfg.hydra.launcher._target_.startswith("hydra_plugins."), argv
