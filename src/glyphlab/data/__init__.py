@@ -149,6 +149,12 @@ def split(glyphs: GlyphSet, val_fraction: float, test_fraction: float, seed: int
 
     Returns three index arrays (int64). A set with a fixed ``split`` keeps it.
     """
+    present = np.unique(glyphs.labels)
+    if len(present) < 2:  # a "classifier" of one class scores 1.0 on anything and learns nothing
+        names = " ".join(str(glyphs.classes[c]) for c in present) or "none"
+        where = f" in {glyphs.meta['root']}" if glyphs.meta.get("root") else ""
+        raise DataError(f"a classification set needs at least 2 classes with usable images; found "
+                        f"{len(present)}{where}: {names}")
     if glyphs.split is not None:
         return tuple(np.flatnonzero(glyphs.split == k) for k in range(3))
     check_split(val_fraction, test_fraction)

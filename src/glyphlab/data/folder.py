@@ -63,23 +63,23 @@ def read_folder(root: str | os.PathLike, *, image_size: int, on_bad_file: str = 
     check_options(image_size, on_bad_file)
     root = Path(root).expanduser()
     if not root.exists():
-        raise DataError(f"data.root {root} does not exist; expected a folder of images")
+        raise DataError(f"data.root {shown(root)} does not exist; expected a folder of images")
     if not root.is_dir():
-        raise DataError(f"data.root {root} is a file; expected a folder of images")
+        raise DataError(f"data.root {shown(root)} is a file; expected a folder of images")
 
     files_by_class, unlabelled, layout = _scan(root)
     if not files_by_class and not unlabelled:
-        raise DataError(f"no images found in {root}: looked for one subfolder per class (<class>/*.png) "
+        raise DataError(f"no images found in {shown(root)}: looked for one subfolder per class (<class>/*.png) "
                         f"and flat files named <label>_<anything>.png ({_COMMON_EXTENSIONS} ...)")
 
-    items = [(f, f.relative_to(root).as_posix()) for files in files_by_class.values() for f in files]
-    reasons = {root_file.relative_to(root).as_posix(): "not in a class folder" if layout == "folder"
+    items = [(f, shown(f.relative_to(root).as_posix())) for files in files_by_class.values() for f in files]
+    reasons = {shown(root_file.relative_to(root).as_posix()): "not in a class folder" if layout == "folder"
                else "no '<label>_' prefix in the file name" for root_file in unlabelled}
     images, skipped = decode_images(items, image_size=image_size, on_bad_file=on_bad_file,
-                                    where=str(root), unusable=reasons)
+                                    where=shown(root), unusable=reasons)
 
     if not files_by_class:
-        raise DataError(f"no labelled images in {root}: flat files must be named <label>_<anything>.png")
+        raise DataError(f"no labelled images in {shown(root)}: flat files must be named <label>_<anything>.png")
     classes = order_classes(list(files_by_class), class_order)
     per_class, start = {}, 0  # images[] follows files_by_class order
     for name, files in files_by_class.items():
@@ -87,13 +87,13 @@ def read_folder(root: str | os.PathLike, *, image_size: int, on_bad_file: str = 
         start += len(files)
     empty = [name for name in classes if not per_class[name]]
     if empty:
-        raise DataError(f"class(es) with no usable images in {root}: {' '.join(empty[:20])} "
+        raise DataError(f"class(es) with no usable images in {shown(root)}: {' '.join(empty[:20])} "
                         f"(every file failed to decode; see the warning above)")
 
     arrays = [img for name in classes for img, _ in per_class[name]]
     labels = np.repeat(np.arange(len(classes)), [len(per_class[name]) for name in classes])
     return GlyphSet(np.stack(arrays), labels, classes, meta={
-        "root": str(root), "layout": layout, "skipped_files": [name for name, _ in skipped],
+        "root": shown(root), "layout": layout, "skipped_files": [name for name, _ in skipped],
         "inverted": int(sum(inv for name in classes for _, inv in per_class[name]))})
 
 
@@ -165,14 +165,14 @@ def decode_images(items: list, *, image_size: int, on_bad_file: str, where: str,
             images.append(load_image(source() if callable(source) else source, image_size))
         except Exception as e:  # Pillow raises many kinds on corrupt input; every one means "bad file"
             images.append(None)
-            skipped.append((name, str(e).splitlines()[0] if str(e) else type(e).__name__))
+            skipped.append((shown(name), shown(str(e).splitlines()[0]) if str(e) else type(e).__name__))
     if skipped:
-        shown = "; ".join(f"{name} ({reason})" for name, reason in skipped[:5])
+        named = "; ".join(f"{shown(name)} ({reason})" for name, reason in skipped[:5])
         more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         if on_bad_file == "error":
-            raise DataError(f"{len(skipped)} unusable image file(s) in {where}: {shown}{more} "
+            raise DataError(f"{len(skipped)} unusable image file(s) in {shown(where)}: {named}{more} "
                             f"(on_bad_file=skip skips them)")
-        log.warning("skipped %d unusable image file(s) in %s: %s%s", len(skipped), where, shown, more)
+        log.warning("skipped %d unusable image file(s) in %s: %s%s", len(skipped), shown(where), named, more)
     return images, skipped
 
 
@@ -204,17 +204,87 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
+def shown(name: str | os.PathLike) -> str:
+    """A file name as text that can always be printed, logged, tagged and written to CSV.
+
+    A name that is not valid UTF-8 reaches Python with its bad bytes as lone surrogates, which
+    no UTF-8 stream, SQLite text or plot accepts; they are shown as ``\\xe9`` escapes instead.
+    """
+    text = os.fspath(name)
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "backslashreplace")
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def class_name(name: str) -> str:
+    # macOS stores file names decomposed (NFD); class names are compared as NFC
+    return unicodedata.normalize("NFC", shown(name))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _entries(folder: Path, root: Path, links: list[str]) -> list[Path]:
+    """The visible entries of ``folder``, minus symbolic links that lead back into ``root`` or to a
+    folder above it (``ln -s .. root/loop``): their images would be counted twice, or the walk
+    would never end. Those are named in ``links``; links that lead elsewhere are followed."""
+    real_root = root.resolve()
+    kept = []
+    try:
+        children = sorted(folder.iterdir())
+    except OSError as e:
+        log.warning("skipped folder %s: %s", shown(folder), e.strerror)
+        return []
+    for p in children:
+        if p.name.startswith("."):
+            continue
+        if p.is_symlink():
+            try:
+                target = p.resolve()
+            except (OSError, RuntimeError):  # a ring of links: Python 3.11 raises RuntimeError
+                target = real_root
+            if _inside(target, real_root) or _inside(real_root, target):
+                links.append(f"{shown(p.relative_to(root).as_posix())} -> {shown(os.readlink(p))}")
+                continue
+        kept.append(p)
+    return kept
+
+
+def _files_below(folder: Path, root: Path, links: list[str]) -> list[Path]:
+    """Every file in ``folder`` and the folders below it, each real folder visited once."""
+    files, todo, seen = [], [folder], set()
+    while todo:
+        current = todo.pop()
+        real = current.resolve()
+        if real in seen:  # two links from outside the tree to one folder, or a loop out there
+            continue
+        seen.add(real)
+        for p in _entries(current, root, links):
+            if p.is_dir():
+                todo.append(p)
+            elif p.is_file():
+                files.append(p)
+    return files
+
+
 def _scan(root: Path) -> tuple[dict[str, list[Path]], list[Path], str]:
     """Find the layout. Returns ``(files by class name, root-level files without a usable label,
     layout)``. Hidden files/folders and files without an image extension are ignored."""
-    top = sorted(p for p in root.iterdir() if not p.name.startswith("."))
+    links: list[str] = []
+    top = _entries(root, root, links)
     by_class: dict[str, list[Path]] = {}
     for folder in (p for p in top if p.is_dir()):
-        files = sorted(f for f in folder.rglob("*") if f.is_file() and _is_image(f)
-                       and not any(part.startswith(".") for part in f.relative_to(folder).parts))
+        files = sorted(f for f in _files_below(folder, root, links) if _is_image(f))
         if files:  # a folder without image files (e.g. __MACOSX holding ._ files) is not a class
-            # macOS stores file names decomposed (NFD); class names are compared as NFC
-            by_class.setdefault(unicodedata.normalize("NFC", folder.name), []).extend(files)
+            by_class.setdefault(class_name(folder.name), []).extend(files)
+    if links:
+        log.warning("skipped %d symbolic link(s) in %s that lead back into it or to a folder above it "
+                    "(their images would be counted twice, or the walk would loop): %s",
+                    len(links), shown(root), "; ".join(links[:5]) + (" ..." if len(links) > 5 else ""))
     loose = [p for p in top if p.is_file() and _is_image(p)]
     if by_class:
         return by_class, loose, "folder"
@@ -222,7 +292,7 @@ def _scan(root: Path) -> tuple[dict[str, list[Path]], list[Path], str]:
     for f in loose:
         label, sep, _ = f.stem.partition("_")
         if sep and label:
-            by_class.setdefault(unicodedata.normalize("NFC", label), []).append(f)
+            by_class.setdefault(class_name(label), []).append(f)
         else:
             unlabelled.append(f)
     return by_class, unlabelled, "flat"

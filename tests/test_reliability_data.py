@@ -1,0 +1,69 @@
+"""Odd folders: links that loop or lead back into the tree, one class, names that are not UTF-8."""
+from __future__ import annotations
+
+import os
+
+from conftest import all_runs, cli, compose
+from test_reliability import draw_folder, main_exit
+
+SKLEARN = ["model=sklearn_mlp", "model.max_epochs=2", "data=folder", "data.image_size=16"]
+
+
+def test_links_back_into_the_tree_are_skipped_and_links_out_are_followed(store, tmp_path, caplog):
+    from glyphlab.experiment import run
+
+    root = draw_folder(tmp_path / "d", "ab")
+    draw_folder(tmp_path / "elsewhere", "c")
+    os.symlink("..", root / "loop")                     # the parent of root: every image, and root again
+    os.symlink(root, root / "a" / "root_again")         # a class folder linking to the top: a loop
+    os.symlink("../b", root / "a" / "b_too")            # images of b counted as a
+    os.symlink(root / "b" / "0.png", root / "a" / "dup.png")
+    os.symlink(tmp_path / "elsewhere" / "c", root / "c")  # a class kept elsewhere: followed
+    run(compose([*SKLEARN, f"data.root={root}"]))
+    _, runs = all_runs(store)
+    assert runs[0].info.status == "FINISHED"
+    metrics = runs[0].data.metrics
+    assert metrics["data/n_classes"] == 3
+    assert metrics["data/n_train_original"] + metrics["data/n_val"] + metrics["data/n_test"] == 18  # 6 per class
+    warning = next(r.getMessage() for r in caplog.records if "symbolic link" in r.getMessage())
+    assert warning.startswith(f"skipped 4 symbolic link(s) in {root}")
+    for link in ("loop -> ..", "a/root_again", "a/b_too -> ../b", "a/dup.png"):
+        assert link in warning
+
+
+def test_one_class_is_one_line(store, tmp_path, capsys):
+    root = draw_folder(tmp_path / "d", "a", per_class=12)
+    code, last = main_exit([*SKLEARN, f"data.root={root}"], capsys)
+    assert code == 2
+    assert last == (f"glyphlab: error: a classification set needs at least 2 classes with usable images; "
+                    f"found 1 in {root}: a")
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["FAILED"] and "at least 2 classes" in runs[0].data.tags["error"]
+
+
+def non_utf8_folder(tmp_path):
+    root = draw_folder(tmp_path / "d", "ab")
+    os.rename(root / "b", os.fsencode(root) + b"/caf\xe9")          # a Latin-1 folder name
+    (root / "a" / os.fsdecode(b"bad\xff.png")).write_bytes(b"not an image")
+    return root
+
+
+def test_non_utf8_names_are_shown_escaped_and_break_nothing(store, tmp_path):
+    root = non_utf8_folder(tmp_path)
+    p = cli(*SKLEARN, f"data.root={root}", "tracking.log_model=false", f"hydra.run.dir={tmp_path / 'out'}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    output = p.stdout + p.stderr  # Hydra's log goes to stdout
+    assert "Logging error" not in output
+    assert "skipped 1 unusable image file(s)" in output and "a/bad\\xff.png" in output
+    client, runs = all_runs(store)
+    assert runs[0].info.status == "FINISHED"
+    csv = client.download_artifacts(runs[0].info.run_id, "confusion_matrix.csv", str(tmp_path))
+    assert "caf\\xe9" in open(csv, encoding="utf-8").read()
+
+
+def test_non_utf8_name_of_a_bad_file_is_one_line_with_the_error_tagged(store, tmp_path, capsys):
+    root = non_utf8_folder(tmp_path)
+    code, last = main_exit([*SKLEARN, f"data.root={root}", "data.on_bad_file=error"], capsys)
+    assert code == 2 and last.startswith("glyphlab: error: 1 unusable image file(s)") and "a/bad\\xff.png" in last
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["FAILED"] and "a/bad\\xff.png" in runs[0].data.tags["error"]
