@@ -21,7 +21,7 @@ from glyphlab.errors import DataError, check_split  # noqa: F401 - DataError's o
 # Keys of a data config that are not builder arguments.
 USAGE_KEYS = ("name", "class_weights", "ignore_unknown", "cache", "normalize")
 NORMALIZE = (None, "box")
-CACHE_VERSION = 1  # bump when a builder's output changes for the same config
+CACHE_VERSION = 2  # bump when a builder's output changes for the same config
 
 
 @dataclass
