@@ -67,3 +67,14 @@ def test_non_utf8_name_of_a_bad_file_is_one_line_with_the_error_tagged(store, tm
     assert code == 2 and last.startswith("glyphlab: error: 1 unusable image file(s)") and "a/bad\\xff.png" in last
     _, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["FAILED"] and "a/bad\\xff.png" in runs[0].data.tags["error"]
+
+
+def test_eval_data_classes_are_checked_before_training(store, tmp_path, capsys):
+    draw_folder(tmp_path / "train", "ab")
+    draw_folder(tmp_path / "eval", "az")
+    code, last = main_exit([*SKLEARN, f"data.root={tmp_path / 'train'}", "eval_data=folder",
+                            f"eval_data.root={tmp_path / 'eval'}"], capsys)
+    assert code == 2 and last.startswith("glyphlab: error: eval_data has 1 class(es) the model does not know: z")
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert not any(key.startswith(("val/", "train/", "time/")) for key in runs[0].data.metrics)  # nothing trained

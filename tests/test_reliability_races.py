@@ -33,7 +33,7 @@ def test_two_sweeps_started_together_on_a_fresh_store_keep_their_own_parents(tmp
         assert parent.info.status == "FINISHED"
         assert parent.data.metrics["sweep/n_children"] == 2 and parent.data.metrics["sweep/n_failed"] == 0
     for sweep_dir in sweep_dirs:
-        assert sorted(p.name for p in (tmp_path / sweep_dir).iterdir() if p.is_dir()) == ["0", "1"]
+        assert sorted(p.name for p in (tmp_path / sweep_dir).iterdir() if p.is_dir() and p.name[0] != ".") == ["0", "1"]
 
 
 def test_a_sweep_folder_held_by_a_running_sweep_is_refused(store, tmp_path):

@@ -65,6 +65,8 @@ def run(cfg: DictConfig) -> float:
         # 1. Data: the glyph set and its seeded stratified split, the same for every model.
         glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
         train, val, test = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
+        # eval_data is loaded and its classes matched to the model's now, not after a whole training.
+        elsewhere = load_eval_data(cfg, glyphs) if cfg.get("eval_data") else None
         phases.mark("data_ready")
 
         # 2. Augmentation: offline copies of the train split (online happens per batch in training).
@@ -88,7 +90,7 @@ def run(cfg: DictConfig) -> float:
                         **fitted.metrics})
         mlflow.log_metrics(metrics)
         if cfg.get("eval_data"):
-            metrics.update(evaluate_elsewhere(cfg, glyphs, fitted.predict_proba, tmp, train))
+            metrics.update(evaluate_elsewhere(cfg, glyphs, fitted.predict_proba, tmp, train, elsewhere))
 
         # 5. The model itself, as a pyfunc that takes raw images (its preprocessing goes with it).
         if cfg.tracking.log_model:
@@ -224,13 +226,13 @@ def seed_everything(seed: int) -> None:
         sys.modules["torch"].manual_seed(seed)
 
 
-def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarray) -> dict:
-    """Test the trained model on ``eval_data``, classes matched by name (the character);
-    ``train``: the training split's indices into ``glyphs``, shown beside the worst-read eval classes."""
-    import mlflow
+def load_eval_data(cfg, glyphs: GlyphSet) -> tuple[GlyphSet, np.ndarray, np.ndarray]:
+    """``eval_data`` with its classes matched by name (the character) to the model's, ``glyphs``.
 
-    from glyphlab import evaluate
-
+    Returns ``(other, keep, y_true)``: the set, which of its samples are kept (bool ``[N]``: all,
+    or those of known classes with ``eval_data.ignore_unknown``) and their labels as model class
+    indices (int64 ``[n_kept]``). Raises before any training when the sizes or classes do not fit.
+    """
     other = datasets.load(OmegaConf.to_container(cfg.eval_data, resolve=True), cache_dir=cfg.cache_dir)
     if other.image_size != glyphs.image_size:
         raise ConfigError(f"eval_data.image_size ({other.image_size}) must equal data.image_size "
@@ -247,7 +249,17 @@ def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarra
         print(f"glyphlab: eval_data: dropped {int((~keep).sum())} samples of {len(unknown)} unknown classes",
               file=sys.stderr)
     mapping = np.array([index.get(n, -1) for n in other.classes])
-    y_true = mapping[other.labels[keep]]
+    return other, keep, mapping[other.labels[keep]]
+
+
+def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarray, elsewhere) -> dict:
+    """Test the trained model on ``eval_data`` (``elsewhere``, from :func:`load_eval_data`);
+    ``train``: the training split's indices into ``glyphs``, shown beside the worst-read eval classes."""
+    import mlflow
+
+    from glyphlab import evaluate
+
+    other, keep, y_true = elsewhere
     pred = proba(other.images[keep]).argmax(-1)
     metrics = evaluate.classification_metrics(y_true, pred, glyphs.classes, "eval")
     metrics["eval/n_samples"] = int(keep.sum())
