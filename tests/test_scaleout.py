@@ -97,6 +97,19 @@ def test_ddp_on_cpu_is_one_run_per_job_with_one_folder_inside_a_sweep(store, tmp
     assert ddp.data.metrics["test/accuracy"] > 3 / int(ddp.data.metrics["data/n_classes"])  # it learned
 
 
+@pytest.mark.parametrize("variable", ["LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID"])
+def test_a_process_started_for_rank_1_is_told_apart(variable, monkeypatch):
+    from glyphlab.distributed import is_rank_zero
+
+    for name in ("LOCAL_RANK", "NODE_RANK", "RANK", "SLURM_PROCID"):
+        monkeypatch.delenv(name, raising=False)
+    assert is_rank_zero()
+    monkeypatch.setenv(variable, "0")
+    assert is_rank_zero()
+    monkeypatch.setenv(variable, "1")
+    assert not is_rank_zero()
+
+
 @pytest.mark.parametrize("n, batch_size", [(10, 4), (11, 4), (7, 3), (3, 8)])
 def test_ddp_ranks_share_out_every_training_batch(n, batch_size, monkeypatch):
     """2 ranks: equal, non-empty shares of every batch (unequal step counts would hang DDP), every

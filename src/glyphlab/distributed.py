@@ -3,10 +3,12 @@ processes train it.
 
 ``trainer=ddp`` uses Lightning's ``ddp`` strategy: rank 0 is this process, and Lightning starts
 ranks 1..n-1 by running the same script again with ``LOCAL_RANK`` set (torchrun and multi-node
-launches set ``RANK`` / ``NODE_RANK`` the same way). It is the strategy Lightning recommends, on CPU
-(gloo) as on GPUs, and nothing has to be pickled. (``ddp_spawn`` runs only ``fit`` in fresh
-processes, but pickles the module, the trainer and the in-memory data to them: here it fails with
-``bad value(s) in fds_to_keep`` while sharing the data tensors, and it starts slower.)
+launches set ``RANK`` / ``NODE_RANK``, Slurm ``SLURM_PROCID``). It is the strategy Lightning
+recommends, on CPU (gloo) as on GPUs, and nothing has to be pickled. ``ddp_spawn`` would avoid the
+re-run by running only ``fit`` in fresh processes, but it pickles the module, the trainer and the
+in-memory data over to them (here it fails at start with ``ValueError: bad value(s) in
+fds_to_keep``), rank 0's epoch metrics would be logged from a process without the MLflow run, and
+Lightning advises against it for its slower start.
 
 Two things make the re-run script fit glyphlab:
 
@@ -30,8 +32,9 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 def is_rank_zero() -> bool:
     """False in a process that a distributed launch started for a rank ≥ 1, from the variables the
-    launcher set: ``LOCAL_RANK`` (Lightning's re-launch), ``NODE_RANK``, ``RANK`` (torchrun)."""
-    return all(int(os.environ.get(name) or 0) == 0 for name in ("RANK", "NODE_RANK", "LOCAL_RANK"))
+    launcher set: ``LOCAL_RANK`` (Lightning's re-launch), ``NODE_RANK``, ``RANK`` (torchrun),
+    ``SLURM_PROCID`` (a Slurm task)."""
+    return all(int(os.environ.get(name) or 0) == 0 for name in ("RANK", "NODE_RANK", "LOCAL_RANK", "SLURM_PROCID"))
 
 
 def train_only(cfg: DictConfig) -> float:
