@@ -78,3 +78,23 @@ def test_eval_data_classes_are_checked_before_training(store, tmp_path, capsys):
     _, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["FAILED"]
     assert not any(key.startswith(("val/", "train/", "time/")) for key in runs[0].data.metrics)  # nothing trained
+
+
+def test_a_cache_file_that_cannot_be_read_nor_replaced_is_one_line(store, tmp_path, capsys):
+    from glyphlab.experiment import run
+
+    tiny = ["model=sklearn_mlp", "model.max_epochs=2", "data.samples_per_class=12", "data.image_size=16",
+            "tracking.log_model=false"]
+    run(compose(tiny))
+    cached = next((tmp_path / "cache").glob("*.npz"))
+    cached.write_bytes(b"damaged")  # a damaged file where it can be replaced: rebuilt, with a warning
+    run(compose(tiny))
+    assert cached.stat().st_size > 100
+    cached.unlink()
+    (cached / "something").mkdir(parents=True)  # a folder where the file should be: neither read nor removed
+    code, last = main_exit(tiny, capsys)
+    assert code == 2
+    assert last.startswith(f"glyphlab: error: cache file {cached} cannot be read (IsADirectoryError") and \
+        "data.cache=false" in last
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["FAILED", "FINISHED", "FINISHED"]

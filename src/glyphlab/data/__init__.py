@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from glyphlab.errors import DataError, check_split  # noqa: F401 - DataError's old home, still imported from here
+
+log = logging.getLogger(__name__)
 
 # Keys of a data config that are not builder arguments.
 USAGE_KEYS = ("name", "class_weights", "ignore_unknown", "cache", "normalize")
@@ -103,8 +106,14 @@ def _load(cfg: dict, cache_dir) -> GlyphSet:
         if path.exists():
             try:
                 return _read(path)
-            except Exception:  # a damaged cache file is rebuilt, never trusted
-                path.unlink(missing_ok=True)
+            except Exception as e:  # a damaged cache file is rebuilt, never trusted
+                reason = type(e).__name__ + (f": {str(e).splitlines()[0]}" if str(e) else "")
+                try:
+                    path.unlink()
+                except OSError as err:
+                    raise DataError(f"cache file {path} cannot be read ({reason}) nor removed ({err.strerror}); "
+                                    f"remove it, or set cache_dir=<a writable folder> or data.cache=false") from None
+                log.warning("rebuilding the damaged cache file %s (%s)", path, reason)
     try:
         glyphs = instantiate(builder_config(cfg), _convert_="all")
     except InstantiationException as e:  # show the builder's own one-line error, not Hydra's wrapper
@@ -132,6 +141,10 @@ def _write(path: Path, glyphs: GlyphSet) -> None:
                      split=np.array([]) if glyphs.split is None else glyphs.split,
                      meta=np.array(json.dumps(glyphs.meta, default=str)))
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, or something else (a folder) where the file goes
+        Path(tmp).unlink(missing_ok=True)
+        raise DataError(f"cannot write the cache file {path} ({e.strerror}); set cache_dir=<a writable "
+                        f"folder> or data.cache=false") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
