@@ -117,3 +117,5 @@ def test_handwriting_fonts_give_one_prototype_each():
         pts = np.concatenate(strokes)
         assert 0 <= pts.min() and pts.max() <= 1 and 1 <= len(strokes) <= 4
     assert fontstrokes.glyphs("ア", "ア") == []
+    greek = prototypes("θ", hershey.GREEK, ["print_fonts"])
+    assert len(greek) == len(fontstrokes.font_files("print")) == 3  # Comfortaa, Noto Sans, Noto Sans Italic

@@ -1,8 +1,9 @@
 """Strokes from handwriting fonts: each glyph's outline rendered, thinned to its centre line and
 traced into polylines, so the stroke engine can write it with a real pen and real variation.
 
-The fonts are OFL handwriting families packaged on PyPI by ``fontpkg`` (:data:`PACKAGES`: Caveat,
-Indie Flower, Kalam, Shadows Into Light); each is used when installed. A glyph is drawn at
+The fonts are OFL families packaged on PyPI by ``fontpkg``, in two groups (:data:`GROUPS`):
+handwriting (Caveat, Indie Flower, Kalam, Shadows Into Light) and print (Comfortaa, Noto Sans
+upright and italic: they also have Greek); each is used when installed. A glyph is drawn at
 :data:`RENDER_PX` pixels, thinned (Zhang–Suen, below: a few numpy passes), and its skeleton cut at
 junctions into branches; each branch becomes one stroke (spurs shorter than :data:`MIN_BRANCH` of the
 glyph are dropped, pixel steps smoothed). Strokes are placed like the Hershey fonts: one mapping per
@@ -17,18 +18,20 @@ import numpy as np
 
 from glyphlab.data import DataError
 
-PACKAGES = ("fontpkg-caveat", "fontpkg-indie-flower", "fontpkg-kalam", "fontpkg-shadows-into-light")
+GROUPS = {"handwriting": ("fontpkg-caveat", "fontpkg-indie-flower", "fontpkg-kalam", "fontpkg-shadows-into-light"),
+          "print": ("fontpkg-comfortaa", "fontpkg-noto-sans")}
+PACKAGES = GROUPS["handwriting"]
 SKIP_FILES = ("Kalam-Bold", "Kalam-Regular")  # after thinning the same as Kalam Light
 RENDER_PX = 96           # em size of the rendering that is thinned
 MIN_BRANCH = 0.08        # spurs shorter than this fraction of the glyph's larger side are dropped
 FAMILY_SIDE = 0.84
 
 
-@functools.lru_cache(maxsize=1)
-def font_files() -> tuple[str, ...]:
-    """The installed handwriting font files, in :data:`PACKAGES` order."""
+@functools.lru_cache(maxsize=None)
+def font_files(group: str = "handwriting") -> tuple[str, ...]:
+    """The installed font files of a :data:`GROUPS` group, in its order."""
     found = []
-    for package in PACKAGES:
+    for package in GROUPS[group]:
         try:
             files = metadata.files(package) or []
         except metadata.PackageNotFoundError:
@@ -194,10 +197,10 @@ def family_mapping(path: str, family: str) -> tuple[float, float]:
     return scale, 0.5 - scale * (lo + hi) / 2
 
 
-def glyphs(char: str, family: str) -> list[list[np.ndarray]]:
-    """``char`` from every installed handwriting font that has it, placed as its ``family`` is."""
+def glyphs(char: str, family: str, group: str = "handwriting") -> list[list[np.ndarray]]:
+    """``char`` from every installed font of ``group`` that has it, placed as its ``family`` is."""
     out = []
-    for path in font_files():
+    for path in font_files(group):
         strokes = raw_strokes(char, path)
         if strokes:
             scale, offset = family_mapping(path, family)

@@ -9,7 +9,8 @@ A synthetic set's ``sources`` key names where its prototypes come from:
                  only the upright roman or only the joined-up script letters and digits;
 - ``allographs`` the project's own table of common allographs (:mod:`glyphlab.data.allographs`);
 - ``fonts``      OFL handwriting fonts from PyPI, thinned to centre-line strokes
-                 (:mod:`glyphlab.data.fontstrokes`).
+                 (:mod:`glyphlab.data.fontstrokes`); ``print_fonts`` the same for two print
+                 families (Comfortaa, Noto Sans upright and italic; Latin, Greek, digits).
 
 Every image draws one of its class's prototypes at random (see
 :func:`glyphlab.data.strokes.synthesize`); ``meta["prototypes"]`` records how many each class has.
@@ -21,7 +22,7 @@ import numpy as np
 from glyphlab.data import DataError, GlyphSet
 from glyphlab.data.strokes import synthesize
 
-SOURCES = ("kanjivg", "hershey", "hershey_roman", "hershey_script", "allographs", "fonts")
+SOURCES = ("kanjivg", "hershey", "hershey_roman", "hershey_script", "allographs", "fonts", "print_fonts")
 
 
 def check_sources(sources) -> tuple[str, ...]:
@@ -47,10 +48,10 @@ def prototypes(char: str, family: str, sources) -> list[list[np.ndarray]]:
 
             styles = hershey.STYLES if source == "hershey" else (source.split("_")[1], "greek")
             out += hershey.glyphs(char, family, styles)
-        elif source == "fonts":
+        elif source in ("fonts", "print_fonts"):
             from glyphlab.data import fontstrokes
 
-            out += fontstrokes.glyphs(char, family)
+            out += fontstrokes.glyphs(char, family, "handwriting" if source == "fonts" else "print")
         else:
             from glyphlab.data import allographs
 
