@@ -27,6 +27,9 @@ from importlib import resources
 DEFAULT_PORT = 8765
 TOP_K = 5
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024   # a canvas PNG is tens of KB; anything near this is not a drawing
+# A refused upload is still read (and dropped) up to this size, so its sender is done sending and
+# reads the 413; past it the connection is closed mid-upload (the sender sees a reset).
+MAX_DRAINED_BYTES = 128 * 1024 * 1024
 FONT_TYPES = {".ttf": "font/ttf", ".otf": "font/otf", ".ttc": "font/collection"}
 
 
@@ -42,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
     args = parser.parse_args(argv)
 
-    from glyphlab.data import DataError
+    from glyphlab.errors import GlyphlabError
     from glyphlab.predict import load_model
 
     try:
         model, classes = load_model(args.model, args.tracking_uri)
-    except DataError as e:
+    except GlyphlabError as e:
         print(f"glyphlab: error: {e}", file=sys.stderr)
         return 2
     try:
@@ -78,6 +81,7 @@ def make_server(model, classes: list[str], model_uri: str, host: str = "127.0.0.
                 port: int = 0) -> ThreadingHTTPServer:
     """A server (not yet serving: call ``serve_forever``) for the pyfunc ``model`` of ``classes``."""
     from glyphlab.evaluate import readable_name
+    from glyphlab.predict import check_image
 
     page = resources.files("glyphlab").joinpath("draw.html").read_bytes()
     font = _font_for(classes)
@@ -108,14 +112,27 @@ def make_server(model, classes: list[str], model_uri: str, host: str = "127.0.0.
             except ValueError:
                 return self._error(HTTPStatus.LENGTH_REQUIRED, "expected a Content-Length header")
             if not 0 < length <= MAX_UPLOAD_BYTES:
+                self._drain(length)
                 return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > 0 else HTTPStatus.BAD_REQUEST,
                                    f"expected a PNG of 1 byte to {MAX_UPLOAD_BYTES} bytes, got {length}")
             body = self.rfile.read(length)
             try:
+                check_image(body, "the upload")
                 result = predict_drawing(model, body, lock, readable_name)
             except ValueError as e:  # DataError: not an image
                 return self._error(HTTPStatus.BAD_REQUEST, str(e))
+            except Exception as e:  # noqa: BLE001 - the page gets a line, the console the whole story
+                self.log_error("prediction failed: %r", e)
+                return self._error(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                   f"the model failed on this drawing ({type(e).__name__}); see the server's console")
             self._send(HTTPStatus.OK, json.dumps(result, ensure_ascii=False).encode(), "application/json")
+
+        def _drain(self, length: int) -> None:
+            """Read and drop a refused body, so the client finishes sending and sees the answer."""
+            self.close_connection = True
+            left = min(max(length, 0), MAX_DRAINED_BYTES)
+            while left > 0 and (chunk := self.rfile.read(min(left, 1 << 20))):
+                left -= len(chunk)
 
         def _send(self, status, body: bytes, content_type: str, cache: bool = False):
             self.send_response(status)
@@ -123,6 +140,8 @@ def make_server(model, classes: list[str], model_uri: str, host: str = "127.0.0.
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "max-age=86400" if cache else "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
@@ -132,9 +151,20 @@ def make_server(model, classes: list[str], model_uri: str, host: str = "127.0.0.
         def log_message(self, format, *args):  # quiet: one line per stroke update would flood the terminal
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+        def log_error(self, format, *args):  # errors do reach the console
+            sys.stderr.write(f"glyphlab draw: {format % args}\n")
+
+    server = _Server((host, port), Handler)
     server.daemon_threads = True
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A page closed or reloaded mid-request is not an error worth a traceback on the console.
+        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipe, ConnectionReset, ConnectionAborted
+            return
+        super().handle_error(request, client_address)
 
 
 def predict_drawing(model, png: bytes, lock: threading.Lock, name_of) -> dict:

@@ -32,13 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.top_k < 1:
         parser.error(f"--top-k must be at least 1, got {args.top_k}")
 
-    from glyphlab.data import DataError
+    from glyphlab.errors import GlyphlabError
 
     try:
         files = [read_image_file(path) for path in args.images]   # before the (slower) model load
         model, classes = load_model(args.model, args.tracking_uri)
         results = predict(model, files, args.top_k)
-    except DataError as e:
+    except GlyphlabError as e:
         print(f"glyphlab: error: {e}", file=sys.stderr)
         return 2
     if args.json:
@@ -65,10 +65,6 @@ def print_top(top: list[dict], indent: str = "  ") -> None:
 
 def read_image_file(path: Path) -> bytes:
     """The bytes of an image file; :class:`DataError` (one line) when it is missing or not an image."""
-    import io
-
-    from PIL import Image
-
     from glyphlab.data import DataError
 
     try:
@@ -79,24 +75,48 @@ def read_image_file(path: Path) -> bytes:
         raise DataError(f"{path} is a folder; expected an image file (PNG, JPEG, ...)") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read it ({e.strerror})") from None
-    try:
-        with Image.open(io.BytesIO(data)) as im:  # the header only: says whether Pillow reads it
-            im.size
-    except Exception:
-        raise DataError(f"{path} is not an image Pillow can read; expected PNG, JPEG, BMP, ...") from None
+    check_image(data, str(path))
     return data
+
+
+def check_image(data: bytes, name: str) -> None:
+    """:class:`DataError` naming ``name`` unless ``data`` is a whole image Pillow decodes, within
+    the pixel limit of the training data's folder reader (a decompression bomb is refused unread)."""
+    import io
+
+    from PIL import Image
+
+    from glyphlab.data import DataError
+    from glyphlab.data.folder import MAX_PIXELS
+
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{name}: {e}; refused (a decompression bomb?)") from None
+    except Exception:
+        raise DataError(f"{name} is not an image Pillow can read; expected PNG, JPEG, BMP, ...") from None
+    with im:
+        if im.width * im.height > MAX_PIXELS:  # the rule of the training data's folder reader
+            raise DataError(f"{name} claims {im.width}x{im.height} pixels, more than {MAX_PIXELS:,} "
+                            f"(a decompression bomb?); refused without decoding")
+        try:
+            im.load()  # the pixels too: a truncated or damaged file is named here, not as "image 1"
+        except Exception as e:  # noqa: BLE001 - Pillow raises many kinds on damaged data
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataError(f"{name}: Pillow cannot decode it ({reason}); expected a whole PNG, JPEG, ...") from None
 
 
 def load_model(uri: str, tracking_uri: str | None = None):
     """``(pyfunc model, classes)`` from a model URI, resolved against glyphlab's store."""
-    from glyphlab.tracking import quiet_progress_bars, tracking_uri as store
+    from glyphlab.tracking import existing_store, quiet_progress_bars
 
     quiet_progress_bars()
     import mlflow
 
     from glyphlab.serving import load
 
-    mlflow.set_tracking_uri(store(tracking_uri))
+    if uri.startswith(("runs:/", "models:/")):  # a local model folder needs no store
+        mlflow.set_tracking_uri(existing_store(tracking_uri))
     return load(uri)
 
 

@@ -65,6 +65,17 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
+def existing_store(given=None) -> str:
+    """The store's URI (see :func:`tracking_uri`) for a reader (predict, draw): MLflow would create
+    a missing SQLite file, empty, and then report the run as missing; this names the file instead."""
+    uri = tracking_uri(given)
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        raise TrackingError(f"no MLflow store at {uri} ({db} does not exist); pass --tracking-uri of the "
+                            f"store the model was logged to, or set MLFLOW_TRACKING_URI")
+    return uri
+
+
 def connect(cfg_tracking):
     """Point MLflow at the store and make sure the experiment exists; returns (client, experiment_id).
 
