@@ -43,3 +43,19 @@ def check_split(val: float, test: float, error: type[GlyphlabError] = ConfigErro
             raise error(f"{key} must be a fraction between 0 and 1, got {fraction}")
     if val + test >= 1:
         raise error(f"split.val + split.test must be below 1, got {val + test}")
+
+
+def refused(key: str, node, error: BaseException) -> ConfigError:
+    """The error of a library that refused the values of config ``key`` while it was being built, as one
+    line naming the key and the values (``node``, its config); Hydra's wrapper is taken off.
+
+    Used where each configured object is constructed (optimizer, Trainer, net, estimator), so every
+    value a library refuses gets the same treatment, with the library's own reason.
+    """
+    while type(error).__name__ == "InstantiationException" and error.__cause__ is not None:
+        error = error.__cause__
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    items = dict(node or {})
+    target = str(items.pop("_target_", "")).rsplit(".", 1)[-1]
+    settings = " ".join(f"{k}={v}" for k, v in items.items() if not str(k).startswith("_"))
+    return ConfigError(f"{key} ({' '.join(filter(None, [target, settings]))}) was refused: {reason}")

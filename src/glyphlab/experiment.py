@@ -220,8 +220,11 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
 def seed_everything(seed: int) -> None:
     import random
 
+    try:  # numpy takes 0 .. 2**32 - 1; the split, the estimators and the augmentation all use it
+        np.random.seed(seed)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r} (numpy: {e})") from None
     random.seed(seed)
-    np.random.seed(seed)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glyphlab.errors import ConfigError
+from glyphlab.errors import ConfigError, refused
 from glyphlab.models import Family, Fitted
 
 # Types outside scikit-learn's and numpy's basics that an estimator logged by glyphlab holds;
@@ -33,7 +33,11 @@ class SklearnFamily(Family):
             raise ConfigError(f"model={cfg.model.name} takes one label per image (MLPClassifier has a single "
                               f"softmax output); this data set has {glyphs.labels.shape[1]} per image: use "
                               "model=mlp, the same dense net with one head per position, or model=cnn")
-        estimator = instantiate(cfg.model.estimator, _convert_="all")
+        try:  # sklearn checks its parameters only in fit: checked here, one line naming the key
+            estimator = instantiate(cfg.model.estimator, _convert_="all")
+            getattr(estimator, "_validate_params", lambda: None)()  # private, but the check fit itself runs
+        except Exception as e:  # noqa: BLE001
+            raise refused("model.estimator", cfg.model.estimator, e) from None
         history = []
         estimator = skl.fit(estimator, x_train, y_train, glyphs.images[val], glyphs.labels[val],
                             n_classes=glyphs.n_classes, max_epochs=cfg.model.max_epochs, patience=cfg.model.patience,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glyphlab.errors import ConfigError
+from glyphlab.errors import ConfigError, refused
 from glyphlab.models import Family, Fitted, check_scheduler, n_positions
 
 
@@ -36,8 +36,16 @@ class TorchFamily(Family):
                                          predict_proba)
 
         torch.manual_seed(cfg.seed)
-        net = self.build_net(cfg, glyphs)
-        module = GlyphClassifier(net, instantiate(cfg.model.optimizer),
+        try:  # a value torch, Lightning or the net refuses: one line naming its key (errors.refused)
+            net = self.build_net(cfg, glyphs)
+        except Exception as e:  # noqa: BLE001
+            raise refused("model.net", cfg.model.net, e) from None
+        optimizer = instantiate(cfg.model.optimizer)
+        try:  # a partial: tried now on a stand-in parameter, not in the middle of fit
+            optimizer([torch.zeros(1, requires_grad=True)])
+        except Exception as e:  # noqa: BLE001
+            raise refused("model.optimizer", cfg.model.optimizer, e) from None
+        module = GlyphClassifier(net, optimizer,
                                  class_weights=None if weights is None else torch.from_numpy(weights),
                                  augmenter=augment.build_augmenter(cfg.augmentation)
                                  if cfg.augmentation.mode == "online" else None,
@@ -50,11 +58,14 @@ class TorchFamily(Family):
         # when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from either.
         root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(workdir)
         checkpoints = Path(root) / "checkpoints"
-        trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root,
-                              callbacks=[EpochMetricsToMlflow(),
-                                         pl.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last",
-                                                                      save_top_k=1, enable_version_counter=False),
-                                         CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")])
+        try:
+            trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root,
+                                  callbacks=[EpochMetricsToMlflow(),
+                                             pl.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last",
+                                                                          save_top_k=1, enable_version_counter=False),
+                                             CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")])
+        except Exception as e:  # noqa: BLE001
+            raise refused("trainer", cfg.trainer, e) from None
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path is not None:
             check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
