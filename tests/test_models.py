@@ -1,6 +1,7 @@
 """Each model family fits and predicts on a tiny, easy set."""
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from glyphlab.models import sklearn as skl
@@ -134,3 +135,75 @@ def test_the_model_yaml_names_its_family_adapter():
         models.family("glyphlab.nope.X")
     with pytest.raises(ConfigError, match="subclass of glyphlab.models.Family, got 'glyphlab.models.cnn.CNN'"):
         models.family("glyphlab.models.cnn.CNN")
+
+
+def bar_glyphs(n_per_class=20):
+    from glyphlab.data import GlyphSet
+
+    x, y = bars(n_per_class)
+    return GlyphSet(x, y, ["-", "|", "\\"])
+
+
+def test_early_stopping_fires_on_a_plateau(store, tmp_path):
+    import mlflow
+    from conftest import compose
+
+    from glyphlab.models.torch_adapter import TorchFamily
+
+    # lr 0: val/accuracy never moves, so training stops `patience` epochs after the first one
+    cfg = compose(["model=mlp", "model.optimizer.lr=0", "trainer.max_epochs=30", "callbacks.early_stopping.patience=2",
+                   "model.min_epoch_steps=0", "trainer.enable_progress_bar=false"])
+    glyphs = bar_glyphs()
+    with mlflow.start_run():
+        fitted = TorchFamily().fit(cfg, glyphs, glyphs.images, glyphs.labels, np.arange(len(glyphs)), None, tmp_path)
+    assert {k: fitted.metrics[k] for k in ("train/stopped_epoch", "train/best_epoch")} == {
+        "train/stopped_epoch": 2, "train/best_epoch": 0}
+    assert fitted.summary == "stopped after epoch 2 (early stop), best epoch 0"
+
+
+class ZeroTheNetInTheLastEpoch(pl.Callback):
+    """Wipes the net's weights in the last epoch (named from YAML in the test below)."""
+
+    def on_train_batch_end(self, trainer, module, *args):
+        if trainer.current_epoch == trainer.max_epochs - 1:
+            with torch.no_grad():
+                for p in module.net.parameters():
+                    p.zero_()
+
+
+def test_the_logged_and_served_model_is_the_best_val_epoch_not_the_last(store):
+    import mlflow
+    import pandas as pd
+    from conftest import TINY, all_runs, compose
+
+    from glyphlab.experiment import run
+    from glyphlab.serving import encode_png
+
+    run(compose(["model=mlp", *TINY, "trainer.max_epochs=3", "callbacks.early_stopping.patience=5",
+                 "+callbacks.wipe._target_=test_models.ZeroTheNetInTheLastEpoch"]))
+    client, (logged,) = all_runs(store)
+    m, run_id = logged.data.metrics, logged.info.run_id
+    val = [h.value for h in client.get_metric_history(run_id, "val/accuracy")]
+    assert len(val) == 3 and val[-1] < 0.1 < max(val)              # the last epoch is wiped: chance level
+    assert m["train/stopped_epoch"] == 2 and m["train/best_epoch"] == int(np.argmax(val)) < 2
+    assert m["test/accuracy"] > 0.2
+    assert len(client.get_metric_history(run_id, "train/lr")) == 3
+    served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    x, _ = bars(2, size=16)
+    proba = served.predict(pd.DataFrame({"image": [encode_png(image) for image in x]})).to_numpy()
+    assert not np.allclose(proba, proba[0])                         # a wiped net answers the same for every image
+
+
+def test_callbacks_come_from_the_callbacks_group(tmp_path):
+    from conftest import compose
+
+    from glyphlab.errors import ConfigError
+    from glyphlab.models.torch_adapter import build_callbacks
+
+    cfg = compose(["callbacks.early_stopping.patience=7", "~callbacks.mlflow_metrics",
+                   "+callbacks.timer._target_=pytorch_lightning.callbacks.Timer", "+callbacks.timer.duration=00:01:00:00"])
+    kinds = {type(c).__name__: c for c in build_callbacks(cfg.callbacks, tmp_path)}
+    assert set(kinds) == {"EarlyStopping", "ModelCheckpoint", "Timer", "CheckpointOnInterrupt"}
+    assert kinds["EarlyStopping"].patience == 7 and kinds["ModelCheckpoint"].dirpath == str(tmp_path)
+    with pytest.raises(ConfigError, match="callbacks.bad must name a Lightning callback with _target_"):
+        build_callbacks(compose(["+callbacks.bad.patience=3"]).callbacks, tmp_path)

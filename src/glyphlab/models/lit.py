@@ -19,10 +19,12 @@ from glyphlab.models import check_scheduler
 
 
 class TensorBatches:
-    """Batches ``(images[idx], labels[idx])`` of whole tensors, reshuffled every epoch.
+    """Batches ``(images[idx], labels[idx])`` of whole tensors, reshuffled every pass.
 
     images uint8 ``[N, H, W]``, labels int64 ``[N]`` or ``[N, P]``. The shuffle order comes
-    from a generator seeded once, so a run is reproducible and every epoch differs.
+    from a generator seeded once, so a run is reproducible and every epoch differs. One epoch
+    is ``passes`` whole passes over the tensors (a small set's epoch is then long enough to be
+    worth a validation, see ``model.min_epoch_steps``).
 
     Under DDP a shuffled (training) stream is shared out: every rank draws the same order and takes
     every world-size-th sample of each batch, so together the ranks step on one batch of
@@ -30,8 +32,10 @@ class TensorBatches:
     all of it, and its val metrics are the whole split's.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0):
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0,
+                 passes: int = 1):
         self.images, self.labels, self.batch_size, self.shuffle = images, labels, batch_size, shuffle
+        self.passes = passes
         self.generator = torch.Generator().manual_seed(seed)
 
     def _share(self) -> tuple[int, int]:
@@ -43,21 +47,22 @@ class TensorBatches:
     def __len__(self):
         world = self._share()[1]
         step = math.ceil(self.batch_size / world) * world
-        return math.ceil(math.ceil(len(self.images) / world) * world / step)
+        return self.passes * math.ceil(math.ceil(len(self.images) / world) * world / step)
 
     def __iter__(self):
         n = len(self.images)
         rank, world = self._share()
         step = math.ceil(self.batch_size / world) * world   # a global batch, whole shares for every rank
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        if world > 1:  # pad with the order's start to whole shares, as DistributedSampler does
-            pad = -n % world
-            order = torch.cat([order, order.repeat(world)[:pad]])
-        for start in range(0, len(order), step):
-            idx = order[start:start + step][rank::world]
-            # index_select, not images[idx]: advanced indexing of a uint8 [N, H, W] tensor is ~18x
-            # slower on CPU (make bench, loader section)
-            yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
+        for _ in range(self.passes):
+            order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+            if world > 1:  # pad with the order's start to whole shares, as DistributedSampler does
+                pad = -n % world
+                order = torch.cat([order, order.repeat(world)[:pad]])
+            for start in range(0, len(order), step):
+                idx = order[start:start + step][rank::world]
+                # index_select, not images[idx]: advanced indexing of a uint8 [N, H, W] tensor is ~18x
+                # slower on CPU (make bench, loader section)
+                yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:
@@ -124,7 +129,8 @@ class GlyphClassifier(pl.LightningModule):
 
 
 class EpochMetricsToMlflow(pl.Callback):
-    """Logs the epoch's ``train/*`` and ``val/*`` metrics to the active MLflow run, step = epoch."""
+    """Logs the epoch's ``train/*`` and ``val/*`` metrics and the learning rate it ended with
+    (``train/lr``, the first parameter group's) to the active MLflow run, step = epoch."""
 
     def on_train_epoch_end(self, trainer, module):
         import mlflow
@@ -133,6 +139,8 @@ class EpochMetricsToMlflow(pl.Callback):
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if k.startswith(("train/", "val/")) and v.numel() == 1}
+        if trainer.optimizers:
+            metrics["train/lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         if metrics:
             mlflow.log_metrics(metrics, step=trainer.current_epoch)
 

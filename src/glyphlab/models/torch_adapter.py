@@ -22,18 +22,20 @@ class TorchFamily(Family):
             raise ConfigError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
         if cfg.model.batch_size < 1:
             raise ConfigError(f"model.batch_size must be at least 1, got {cfg.model.batch_size}")
+        if cfg.model.get("min_epoch_steps", 0) < 0:
+            raise ConfigError(f"model.min_epoch_steps must be 0 or more, got {cfg.model.min_epoch_steps}")
         check_scheduler(cfg.model.get("scheduler"))
 
     def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
+        import math
+
         import mlflow
-        import pytorch_lightning as pl
         import torch
         from hydra.core.hydra_config import HydraConfig
         from hydra.utils import instantiate
 
         from glyphlab import augment
-        from glyphlab.models.lit import (CheckpointOnInterrupt, EpochMetricsToMlflow, GlyphClassifier, TensorBatches,
-                                         predict_proba)
+        from glyphlab.models.lit import GlyphClassifier, TensorBatches, predict_proba
 
         torch.manual_seed(cfg.seed)
         try:  # a value torch, Lightning or the net refuses: one line naming its key (errors.refused)
@@ -50,20 +52,22 @@ class TorchFamily(Family):
                                  augmenter=augment.build_augmenter(cfg.augmentation)
                                  if cfg.augmentation.mode == "online" else None,
                                  scheduler=cfg.model.get("scheduler"))
+        # The budget is counted in optimizer steps, not passes: a small set passes over its data several
+        # times per epoch, so 8 epochs of 364 images are ~400 steps rather than 24, and early stopping's
+        # patience and the cosine schedule (over all planned steps) mean the same on every set.
+        per_pass = math.ceil(len(x_train) / cfg.model.batch_size)
+        passes = max(1, round(cfg.model.get("min_epoch_steps", 0) / per_pass))
         train_batches = TensorBatches(torch.from_numpy(x_train), torch.from_numpy(y_train), cfg.model.batch_size,
-                                      shuffle=True, seed=cfg.seed)
+                                      shuffle=True, seed=cfg.seed, passes=passes)
         val_batches = TensorBatches(torch.from_numpy(glyphs.images[val]), torch.from_numpy(glyphs.labels[val]),
                                     512, shuffle=False)
-        # Checkpoints go to the run's Hydra output dir: last.ckpt after every epoch, interrupted.ckpt
-        # when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from either.
+        # Checkpoints go to the run's Hydra output dir: best.ckpt and last.ckpt after every epoch,
+        # interrupted.ckpt when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from any.
         root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(workdir)
         checkpoints = Path(root) / "checkpoints"
+        callbacks = build_callbacks(cfg.get("callbacks"), checkpoints)
         try:
-            trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root,
-                                  callbacks=[EpochMetricsToMlflow(),
-                                             pl.callbacks.ModelCheckpoint(dirpath=checkpoints, filename="last",
-                                                                          save_top_k=1, enable_version_counter=False),
-                                             CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")])
+            trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root, callbacks=callbacks)
         except Exception as e:  # noqa: BLE001
             raise refused("trainer", cfg.trainer, e) from None
         ckpt_path = cfg.get("ckpt_path")
@@ -72,8 +76,11 @@ class TorchFamily(Family):
         if trainer.is_global_zero:  # DDP: a process of rank ≥ 1 has no MLflow run (glyphlab.distributed)
             mlflow.set_tag("checkpoints", str(checkpoints))
         trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
+        metrics, summary = keep_best(trainer, module)
+        metrics.update({"train/passes_per_epoch": passes, "train/steps_per_epoch": len(train_batches)})
         net = module.net.cpu()
-        return Fitted(net, sum(p.numel() for p in net.parameters()), lambda images: predict_proba(net, images))
+        return Fitted(net, sum(p.numel() for p in net.parameters()), lambda images: predict_proba(net, images),
+                      metrics, summary)
 
     @staticmethod
     def net_kwargs(cfg, glyphs) -> dict:
@@ -111,6 +118,45 @@ class TorchFamily(Family):
                 x = torch.from_numpy(images).unsqueeze(1).float() / 255.0     # [N, 1, S, S] in 0..1
                 return torch.softmax(net(x), dim=-1).numpy()
         return predict_proba
+
+
+def build_callbacks(cfg_callbacks, checkpoints: Path) -> list:
+    """The ``callbacks`` group's Lightning callbacks (``_target_`` each; a ModelCheckpoint without
+    ``dirpath`` writes into ``checkpoints``), plus the one that saves ``interrupted.ckpt``."""
+    from hydra.utils import instantiate
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from glyphlab.models.lit import CheckpointOnInterrupt
+
+    callbacks = []
+    for name, node in (cfg_callbacks or {}).items():
+        if node is None:
+            continue
+        if "_target_" not in node:
+            raise ConfigError(f"callbacks.{name} must name a Lightning callback with _target_, got {dict(node)}")
+        callback = instantiate(node, _convert_="all")
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = str(checkpoints)
+        callbacks.append(callback)
+    return [*callbacks, CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")]
+
+
+def keep_best(trainer, module) -> tuple[dict, str]:
+    """Load the best validation epoch's weights into ``module`` (when a ModelCheckpoint monitored
+    something); returns the metrics and the words that say how training ended."""
+    import torch
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    stopped = trainer.current_epoch - 1                 # the last epoch trained, counted from 0 as the metric steps
+    early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks)
+    how = "early stop" if early else "budget"
+    best = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor and c.best_model_path]
+    if not best:
+        return {"train/stopped_epoch": stopped}, f"stopped after epoch {stopped} ({how}), last epoch kept"
+    checkpoint = torch.load(best[0].best_model_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(checkpoint["state_dict"])
+    metrics = {"train/stopped_epoch": stopped, "train/best_epoch": checkpoint["epoch"]}
+    return metrics, f"stopped after epoch {stopped} ({how}), best epoch {checkpoint['epoch']}"
 
 
 def check_resume(ckpt_path, max_epochs) -> None:
