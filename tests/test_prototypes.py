@@ -17,8 +17,8 @@ def test_greek_set_is_alpha_to_omega_with_prototype_counts():
     assert "".join(glyphs.classes) == "αβγδεζηθικλμνξοπρστυφχψω" == hershey.GREEK
     assert glyphs.images.shape == (96, 24, 24) and glyphs.images.reshape(96, -1).max(1).min() >= 200
     counts = glyphs.meta["prototypes"]
-    assert counts["θ"] == 2 and counts["α"] == 1  # Hershey's open ϑ plus the table's closed θ
-    assert glyphs.meta["source"] == "hershey+allographs"
+    assert counts["θ"] == 2 + 3 and counts["α"] == 1 + 3  # Hershey's open ϑ, the table's closed θ, 3 print fonts
+    assert glyphs.meta["source"] == "hershey+allographs+print_fonts"
     # without variation every letter is its own picture
     clean = hershey.build_greek(image_size=24, samples_per_class=1, seed=0, sources=["hershey"], **PLAIN)
     assert len({img.tobytes() for img in clean.images}) == 24

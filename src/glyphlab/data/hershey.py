@@ -89,9 +89,10 @@ def glyphs(char: str, family: str, styles=STYLES) -> list[list[np.ndarray]]:
 
 
 def build_greek(*, image_size: int = 32, samples_per_class: int = 200, seed: int = 0,
-                sources=("hershey", "allographs"), **style) -> GlyphSet:
+                sources=("hershey", "allographs", "print_fonts"), **style) -> GlyphSet:
     """Handwritten lower case Greek α..ω (24 classes, :data:`GREEK` order) from Hershey's Greek
-    strokes (and the project's allographs, e.g. a closed θ; see :mod:`glyphlab.data.prototypes`).
+    strokes, the project's allographs (a closed θ, a pointed ν ...) and print fonts' strokes
+    (see :mod:`glyphlab.data.prototypes`).
 
     Returns images uint8 ``[24 * samples_per_class, image_size, image_size]``.
     """
