@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -261,8 +262,8 @@ def mark_dead_runs(client) -> list[str]:
         except Exception:  # noqa: BLE001 - deleted meanwhile, or a read-only store: leave it for the next one
             continue
     if marked:
-        print(f"glyphlab: marked {len(marked)} run(s) KILLED whose process on {host} is gone: "
-              f"{' '.join(marked)}", file=sys.stderr)
+        logging.getLogger(__name__).warning(f"glyphlab: marked {len(marked)} run(s) KILLED whose process on {host} "
+                                            f"is gone: {' '.join(marked)}")
     return marked
 
 
@@ -340,7 +341,8 @@ def start_run(cfg: DictConfig):
             raise
         except BaseException as e:
             if _server_lost(e, uri):
-                ended = _end_active_run("FAILED", f"the tracking server stopped answering: {_reason(e)}", uri)
+                ended = _end_active_run("FAILED", f"the tracking server stopped answering: {_reason(e)}", uri,
+                                        lost=True)
                 raise TrackingError(_server_lost_message(uri, e, run.info.run_id, ended)) from e
             _end_active_run("FAILED", f"{type(e).__name__}: {e}"[:5000], uri)
             raise
@@ -351,21 +353,26 @@ def start_run(cfg: DictConfig):
             signal.signal(signal.SIGTERM, previous)
 
 
-def _end_active_run(status: str, error: str, uri: str) -> bool:
-    """Tag the active run's error and end it; False when its tracking server no longer answers.
+def _end_active_run(status: str, error: str, uri: str, lost: bool = False) -> bool:
+    """Tag the active run's error and end it; False when its tracking server did not take it.
 
-    Such a server gets no second round of retries: the run is ended later, by mark_dead_runs in
-    the next glyphlab process on this host that opens the store.
+    After the server failed (``lost``), or when it no longer answers, each call gets one quick try
+    instead of another round of retries: a run the server did not take is ended later, by
+    mark_dead_runs in the next glyphlab process on this host that opens the store.
     """
     import mlflow
 
-    if _is_server(uri) and _store_unreachable(uri):
+    if lost or (_is_server(uri) and _store_unreachable(uri)):
         with _quick_requests():
             try:
-                mlflow.end_run(status)  # pops the active run first, then fails fast: nothing tries again
-            except Exception:  # noqa: BLE001
+                mlflow.set_tag("error", error)
+            except Exception:  # noqa: BLE001 - the server is known to fail
                 pass
-        return False
+            try:
+                mlflow.end_run(status)  # pops the active run first, then asks the store: nothing tries again
+                return True
+            except Exception:  # noqa: BLE001
+                return False
     try:
         mlflow.set_tag("error", error)
     except Exception:  # noqa: BLE001 - ending the run below matters more
@@ -422,6 +429,7 @@ def _reason(error: BaseException) -> str:
     """The gist of a requests/urllib3 error message: '[Errno 111] Connection refused', 'Read timed out', ..."""
     text = str(error)
     for pattern in (r"\[Errno -?\d+\][^'\")]*", r"Read timed out", r"timed out", r"too many \d+ error responses",
+                    r"error code \d+",
                     r"Connection aborted", r"RemoteDisconnected[^'\")]*"):
         if match := re.search(pattern, text):
             return match.group(0).strip()
@@ -620,7 +628,8 @@ class SweepCallback(Callback):
                     self.client.log_metric(self.parent_id, "best/val_accuracy", float(best.best_value))
             self._end("FAILED" if n_failed or crashed else "FINISHED")
         except Exception as e:  # noqa: BLE001 - the store went away during the sweep
-            self._end("FAILED")
+            with _quick_requests():  # one more try, not another round of retries
+                self._end("FAILED")
             self._fail(config, e, f"the sweep's MLflow parent run {self.parent_id} could not be completed",
                        exit_now=not crashed)
             return
