@@ -180,7 +180,8 @@ def test_the_logged_and_served_model_is_the_best_val_epoch_not_the_last(store):
     from glyphlab.serving import encode_png
 
     run(compose(["model=mlp", *TINY, "trainer.max_epochs=3", "callbacks.early_stopping.patience=5",
-                 "+callbacks.wipe._target_=test_models.ZeroTheNetInTheLastEpoch"]))
+                 "+callbacks.wipe._target_=test_models.ZeroTheNetInTheLastEpoch",
+                 "+callbacks.lr._target_=pytorch_lightning.callbacks.LearningRateMonitor"]))
     client, (logged,) = all_runs(store)
     m, run_id = logged.data.metrics, logged.info.run_id
     val = [h.value for h in client.get_metric_history(run_id, "val/accuracy")]
@@ -188,6 +189,7 @@ def test_the_logged_and_served_model_is_the_best_val_epoch_not_the_last(store):
     assert m["train/stopped_epoch"] == 2 and m["train/best_epoch"] == int(np.argmax(val)) < 2
     assert m["test/accuracy"] > 0.2
     assert len(client.get_metric_history(run_id, "train/lr")) == 3
+    assert "lr-AdamW" in m                                          # LearningRateMonitor, added from YAML
     served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
     x, _ = bars(2, size=16)
     proba = served.predict(pd.DataFrame({"image": [encode_png(image) for image in x]})).to_numpy()

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_only
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -143,6 +144,32 @@ class EpochMetricsToMlflow(pl.Callback):
             metrics["train/lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         if metrics:
             mlflow.log_metrics(metrics, step=trainer.current_epoch)
+
+
+class ExtraMetricsToMlflow(pl.loggers.Logger):
+    """The Trainer's logger: hands what other callbacks log through Lightning (e.g. LearningRateMonitor's
+    ``lr-AdamW``, step = optimizer steps) to the active MLflow run. glyphlab's own ``train/*`` and
+    ``val/*`` metrics are left to :class:`EpochMetricsToMlflow` (step = epoch), so none is logged twice."""
+
+    @property
+    def name(self):
+        return "mlflow"
+
+    @property
+    def version(self):
+        return None
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass  # the run's config is already its MLflow params
+
+    @rank_zero_only
+    def log_metrics(self, metrics, step=None):
+        import mlflow
+
+        extra = {k: float(v) for k, v in metrics.items() if k != "epoch" and not k.startswith(("train/", "val/"))}
+        if extra and mlflow.active_run() is not None:
+            mlflow.log_metrics(extra, step=step)
 
 
 class CheckpointOnInterrupt(pl.Callback):

@@ -35,7 +35,7 @@ class TorchFamily(Family):
         from hydra.utils import instantiate
 
         from glyphlab import augment
-        from glyphlab.models.lit import GlyphClassifier, TensorBatches, predict_proba
+        from glyphlab.models.lit import ExtraMetricsToMlflow, GlyphClassifier, TensorBatches, predict_proba
 
         torch.manual_seed(cfg.seed)
         try:  # a value torch, Lightning or the net refuses: one line naming its key (errors.refused)
@@ -67,7 +67,7 @@ class TorchFamily(Family):
         checkpoints = Path(root) / "checkpoints"
         callbacks = build_callbacks(cfg.get("callbacks"), checkpoints)
         try:
-            trainer = instantiate(cfg.trainer, logger=False, default_root_dir=root, callbacks=callbacks)
+            trainer = instantiate(cfg.trainer, logger=ExtraMetricsToMlflow(), default_root_dir=root, callbacks=callbacks)
         except Exception as e:  # noqa: BLE001
             raise refused("trainer", cfg.trainer, e) from None
         ckpt_path = cfg.get("ckpt_path")
