@@ -101,9 +101,9 @@ def post(url, body: bytes):
 def test_draw_server_answers_bad_uploads_with_a_clean_json_error(server, tmp_path):
     _, url = server
     status, answer = post(url, b"not a png")
-    assert status == 400 and answer["error"] == "the upload is not an image Pillow can read; expected PNG, JPEG, BMP, ..."
+    assert status == 400 and answer["error"] == "the drawing is not an image Pillow can read; expected PNG, JPEG, BMP, ..."
     status, answer = post(url, glyph_png(tmp_path / "g.png").read_bytes()[:-30])
-    assert status == 400 and answer["error"].startswith("the upload: Pillow cannot decode it")
+    assert status == 400 and answer["error"].startswith("the drawing: Pillow cannot decode it")
     assert "object at 0x" not in json.dumps(answer)
     status, answer = post(url, b"\0" * (50 * 1024 * 1024))  # sent whole, then refused: the sender reads the 413
     assert status == 413 and "got 52428800" in answer["error"]

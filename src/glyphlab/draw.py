@@ -117,7 +117,7 @@ def make_server(model, classes: list[str], model_uri: str, host: str = "127.0.0.
                                    f"expected a PNG of 1 byte to {MAX_UPLOAD_BYTES} bytes, got {length}")
             body = self.rfile.read(length)
             try:
-                check_image(body, "the upload")
+                check_image(body, "the drawing")
                 result = predict_drawing(model, body, lock, readable_name)
             except ValueError as e:  # DataError: not an image
                 return self._error(HTTPStatus.BAD_REQUEST, str(e))
