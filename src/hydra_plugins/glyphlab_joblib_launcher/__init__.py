@@ -53,6 +53,7 @@ class SurvivingJoblibLauncher(JoblibLauncher):
 
         pending = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
         returns: Dict[int, JobReturn] = {}
+        stalls = 0  # pools lost in a row with no job started: a worker that dies before any job runs
         while pending:
             try:
                 for idx, ret in Parallel(**joblib_cfg, return_as="generator_unordered")(
@@ -62,18 +63,14 @@ class SurvivingJoblibLauncher(JoblibLauncher):
                     del pending[idx]
             except BrokenProcessPool as e:  # a worker died; loky has stopped the others with it
                 records = read_jobs(sweep_dir)
-                lost = {idx: records.get(idx, {"overrides": pending[idx]}) for idx in pending
-                        if idx in records or not records}  # no records at all: cannot tell, count all as lost
-                if not lost:
-                    raise
+                lost = {idx: records[idx] for idx in pending if idx in records}
+                stalls = 0 if lost else stalls + 1
+                if stalls >= 2:  # it would go on dying (or no records are written): give the rest up
+                    lost = {idx: {"overrides": pending[idx]} for idx in pending}
                 for idx, record in lost.items():
-                    if "value" in record:  # it finished just before the pool went down
-                        returns[idx] = JobReturn(overrides=pending[idx], status=JobStatus.COMPLETED,
-                                                 _return_value=record["value"])
-                    else:
-                        returns[idx] = JobReturn(overrides=pending[idx], status=JobStatus.COMPLETED,
-                                                 _return_value=float("nan"))
-                    del pending[idx]
+                    # "value": it finished just before the pool went down; NaN: it died, or had failed
+                    returns[idx] = JobReturn(overrides=pending.pop(idx), status=JobStatus.COMPLETED,
+                                             _return_value=record.get("value", float("nan")))
                 log.warning(f"worker process died ({type(e).__name__}); lost job(s) {job_names(lost, records)}"
                             + (f"; running the {len(pending)} job(s) not yet started" if pending else ""))
         return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
