@@ -123,6 +123,12 @@ def case_unwritable_store(tmp):
     return [f"tracking.uri=sqlite:///{tmp / 'plain' / 'mlflow.db'}"], "not writable"
 
 
+def case_store_not_a_database(tmp):
+    (tmp / "store").mkdir()
+    (tmp / "store" / "mlflow.db").write_text("not a database" * 100)
+    return [f"tracking.uri=sqlite:///{tmp / 'store' / 'mlflow.db'}"], "file is not a database"
+
+
 def case_unwritable_cache(tmp):
     (tmp / "plain").write_text("x")
     return [f"cache_dir={tmp / 'plain' / 'cache'}"], "not writable"
@@ -146,7 +152,7 @@ def case_charset_without_strokes(tmp):
 
 CASES = [case_missing_root, case_root_is_file, case_empty_root, case_corrupt_image_error,
          case_class_without_usable_images, case_too_few_for_split, case_decompression_bomb, case_zip_slip,
-         case_bad_idx, case_eval_classes_unknown, case_unreachable_server, case_unwritable_store,
+         case_bad_idx, case_eval_classes_unknown, case_unreachable_server, case_unwritable_store, case_store_not_a_database,
          case_unwritable_cache, case_negative_epochs, case_image_size_zero, case_split_over_one,
          case_charset_without_strokes]
 

@@ -109,13 +109,25 @@ def connect(cfg_tracking):
     # and one fails ("duplicate column name"), or both insert the default experiment. A lock file
     # makes the first use of a store one process at a time (beside a SQLite file; in the temp dir,
     # keyed by the URI, for a database server), and the experiment is created under it too.
-    with _store_lock(uri, db):
-        client = MlflowClient(uri)
-        if db is not None:
-            _use_wal(client, db)
-        else:
-            client.search_experiments(max_results=1)
-        experiment_id = _experiment(client, str(cfg_tracking.experiment), db, uri)
+    from filelock import Timeout
+
+    lock = _store_lock(uri, db)
+    try:
+        with lock:
+            client = MlflowClient(uri)
+            if db is not None:
+                _use_wal(client, db)
+            else:
+                client.search_experiments(max_results=1)
+            experiment_id = _experiment(client, str(cfg_tracking.experiment), db, uri)
+    except Timeout:
+        raise TrackingError(f"MLflow store {uri}: another process has held {lock.lock_file} for "
+                            f"{lock.timeout:.0f} s while opening it; is it stuck?") from None
+    except TrackingError:
+        raise
+    except Exception as e:  # the store's own error (locked by another program, a newer schema, ...)
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise TrackingError(f"cannot open the MLflow store {uri}: {type(e).__name__}: {reason}"[:1000]) from e
     mark_dead_runs(client)
     return client, experiment_id
 
