@@ -246,11 +246,12 @@ def mark_dead_runs(client) -> list[str]:
     from datetime import datetime, timezone
 
     host = socket.gethostname()
-    experiment_ids = [e.experiment_id for e in client.search_experiments(max_results=1000)]
-    if not experiment_ids:
+    try:
+        experiment_ids = [e.experiment_id for e in client.search_experiments(max_results=1000)]
+        running = client.search_runs(experiment_ids, f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = "
+                                     f"'{host}'", max_results=1000) if experiment_ids else []
+    except Exception:  # noqa: BLE001 - housekeeping: a store that cannot be searched so is left as it is
         return []
-    running = client.search_runs(experiment_ids, f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
-                                 max_results=1000)
     marked = []
     for run in running:
         tags = run.data.tags
