@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, all_runs
+from conftest import ROOT, all_runs, cli
 
 TINY = ["data.samples_per_class=12", "data.image_size=16", "model.max_epochs=2", "tracking.log_model=false"]
 
@@ -47,7 +47,8 @@ def venv(wheel, tmp_path_factory) -> Path:
     site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                           capture_output=True, text=True, check=True).stdout.strip()
     # Plain paths, not site dirs: this venv's own .pth files (its editable glyphlab) stay unread.
-    ours = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
+    ours = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib"),
+                          *(p for p in sys.path if Path(p).name in ("site-packages", "dist-packages"))])
     Path(site, "_deps_from_test_venv.pth").write_text("\n".join(ours) + "\n")
     p = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
                        capture_output=True, text=True, timeout=300)
@@ -84,15 +85,29 @@ def test_installed_command_runs_from_an_empty_folder(venv, tmp_path):
     (hydra_yaml,) = work.glob("outputs/*/*/.hydra/hydra.yaml")
     sources = OmegaConf.load(hydra_yaml).hydra.runtime.config_sources
     assert {"path": "glyphlab.conf", "schema": "pkg", "provider": "main"} in sources
-    assert (hydra_yaml.parents[1] / "run.log").exists()
+    run_log = (hydra_yaml.parents[1] / "run.log").read_text(encoding="utf-8")
+    assert "[glyphlab.experiment][INFO] - model sklearn_mlp  data runes" in run_log  # the summary, logged
     assert str(venv) in subprocess.run([str(venv / "bin" / "python"), "-c", "import glyphlab; print(glyphlab.__file__)"],
                                        capture_output=True, text=True, cwd=work).stdout
+
+    p = subprocess.run([glyphlab, "--help"], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "glyphlab model=cnn data=runes" in p.stdout and "model: cnn" in p.stdout
 
     # a subcommand: glyphlab compare finds the run in the same default store and reports into ./experiments/
     p = subprocess.run([glyphlab, "compare", "--experiment", "glyphlab"], cwd=work, env=env,
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert (work / "experiments" / "glyphlab" / "report.md").exists() and "sklearn_mlp" in p.stdout
+
+
+def test_help_is_glyphlabs_own():
+    p = cli("--help")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Powered by Hydra" not in p.stdout and "Examples:" in p.stdout
+    assert "model: cnn, " in p.stdout and "hparams_search: optuna" in p.stdout   # the groups, from conf/
+    assert 'eval "$(glyphlab -sc install=bash)"' in p.stdout  # shell completion, the literal command
+    p = cli("-sc", "install=bash")
+    assert p.returncode == 0 and "complete -o nospace -o default -F hydra_bash_completion" in p.stdout
 
 
 def test_subcommands_dispatch_to_their_modules(capsys):

@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from glyphlab import logs
+
 __version__ = "0.1.0"
+logs.install_fallback()  # glyphlab's lines reach the console even where no logging is configured
 
 
 def checkout() -> Path | None:

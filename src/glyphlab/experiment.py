@@ -5,6 +5,7 @@ of a run and returns the validation accuracy (the value a hyper-parameter search
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from glyphlab.data import GlyphSet
 from glyphlab.errors import ConfigError, DataError, GlyphlabError, check_image_size, check_split
 from glyphlab.models.torch_adapter import check_resume  # noqa: F401 - its old home, still imported from here
 
+log = logging.getLogger(__name__)
 USER_ERRORS = (DataError, ConfigError)  # kept for importers; main() catches every GlyphlabError
 
 
@@ -34,7 +36,7 @@ def main(cfg: DictConfig) -> float:
     except GlyphlabError as e:
         if cfg.get("debug") or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"glyphlab: error: {e}", file=sys.stderr)
+        log.error(f"glyphlab: error: {e}")
         if _in_multirun():
             return float("nan")
         sys.exit(2)
@@ -124,8 +126,7 @@ def augmented_train(cfg, family, glyphs: GlyphSet, train, tmp: Path):
     if not family.online_augmentation and augmentation.mode == "online":
         # this family sees no batches: give it the same transform as materialised copies instead
         augmentation = OmegaConf.merge(augmentation, {"mode": "offline"})
-        print(f"glyphlab: {cfg.model.name} cannot augment online; using {augmentation.copies} offline copies",
-              file=sys.stderr)
+        log.warning(f"glyphlab: {cfg.model.name} cannot augment online; using {augmentation.copies} offline copies")
     mlflow.set_tag("augmentation_mode", augmentation.mode)
     if augmentation.mode == "offline" and not augmentation.get("copies"):
         x_train, y_train = glyphs.images[train], glyphs.labels[train]  # nothing to add: no torch/kornia import
@@ -249,8 +250,7 @@ def load_eval_data(cfg, glyphs: GlyphSet) -> tuple[GlyphSet, np.ndarray, np.ndar
                             f"{' '.join(unknown[:30])}{' …' if len(unknown) > 30 else ''} "
                             f"(model classes: {' '.join(glyphs.classes[:30])}); set eval_data.ignore_unknown=true to drop them")
         keep = np.isin(other.labels, [i for i, n in enumerate(other.classes) if n in index])
-        print(f"glyphlab: eval_data: dropped {int((~keep).sum())} samples of {len(unknown)} unknown classes",
-              file=sys.stderr)
+        log.warning(f"glyphlab: eval_data: dropped {int((~keep).sum())} samples of {len(unknown)} unknown classes")
     mapping = np.array([index.get(n, -1) for n in other.classes])
     return other, keep, mapping[other.labels[keep]]
 
@@ -301,7 +301,7 @@ def print_summary(cfg, metrics: dict, run_id: str, training: str = "") -> None:
         lines.append(f"open it: {uri}")
     else:
         lines.append(f"open it: mlflow ui --backend-store-uri {uri}{store_note(cfg.tracking)}")
-    print("\n".join(lines))
+    log.info("\n".join(lines))  # console and the job's run.log (conf/hydra/job_logging/glyphlab.yaml)
 
 
 def _in_multirun() -> bool:
