@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 
-from conftest import ROOT, all_runs, cli
+from conftest import ROOT, cli
 from test_sweeps import TINY_ANY, compose_with_hydra, parent_and_children
 
 
@@ -38,7 +38,9 @@ def test_submitit_local_sweep_is_one_parent_with_its_children(store, tmp_path):
     client, parent, children = parent_and_children(store)
     assert parent.data.tags["launcher"] == "LocalLauncher"
     assert sorted(r.data.tags["seed"] for r in children) == ["0", "1"]
-    # each job ran in its own submitit process and wrote its own Hydra output dir
+    # each job ran in a submitit process of its own and wrote its own Hydra output dir
+    pids = {r.data.tags["glyphlab.pid"] for r in children}
+    assert len(pids) == 2 and parent.data.tags["glyphlab.pid"] not in pids
     assert sorted(d.name for d in (tmp_path / "sweep").iterdir() if d.name.isdigit()) == ["0", "1"]
     assert len(list((tmp_path / "sweep" / ".submitit").glob("*/*_result.pkl"))) == 2
 
@@ -157,6 +159,7 @@ def test_ray_sweep_on_a_local_cluster_is_one_parent_with_its_children(store, tmp
     client, parent, children = parent_and_children(store)
     assert parent.data.tags["launcher"] == "RayLauncher"
     assert sorted(r.data.tags["seed"] for r in children) == ["0", "1", "2", "3"]
+    assert parent.data.tags["glyphlab.pid"] not in {r.data.tags["glyphlab.pid"] for r in children}  # Ray workers
     # each job reserved 1 of the cluster's 2 CPUs: 1 thread each, never more than 2 at once
     assert all(r.data.tags["threads"] == "1" for r in children)
     events = sorted([(r.info.start_time, 1) for r in children] + [(r.info.end_time, -1) for r in children])
