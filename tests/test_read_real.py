@@ -4,9 +4,8 @@ It must compose with, and train on, every synthetic data option (issue #12); rea
 real tiny training, a real MLflow store in a temp dir, no ../shared data.
 """
 import pytest
-from omegaconf import OmegaConf
 
-from conftest import ROOT, all_runs, compose
+from conftest import all_runs, compose
 
 SYNTHETIC = [["data=runes"], ["data=kana"], ["data=kana", "data.charset=hiragana"],
              ["data=kana", "data.charset=katakana"], ["data=latin"], ["data=latin", "data.charset=lower"],
@@ -18,11 +17,9 @@ def test_recipe_composes_with_every_synthetic_data_option(data):
     plain = compose(data)
     cfg = compose(["+experiment=read_real", *data])
     assert cfg.data.name == plain.data.name and cfg.data.get("charset") == plain.data.get("charset")
-    assert cfg.model.name == "cnn_deep" and cfg.model.net.convs_per_block == 2
-    assert cfg.augmentation.mode == "online" and cfg.data.normalize == "box"
-    recipe = OmegaConf.load(ROOT / "conf" / "experiment" / "read_real.yaml")   # its values win over the data's
-    assert cfg.data.samples_per_class == recipe.data.samples_per_class
-    assert cfg.trainer.max_epochs == recipe.trainer.max_epochs
+    assert cfg.model.name == "cnn" and cfg.augmentation.name == "heavy" and cfg.augmentation.mode == "online"
+    assert plain.data.normalize is None and cfg.data.normalize == "box"      # the recipe's value wins over the data's
+    assert cfg.data.samples_per_class == plain.data.samples_per_class       # the data's own defaults are kept
     # Real handwriting is read the way the training data was drawn: normalised the same.
     with_eval = compose(["+experiment=read_real", *data, "eval_data=digits"])
     assert with_eval.eval_data.normalize == "box" and with_eval.eval_data.image_size == cfg.data.image_size
@@ -31,7 +28,7 @@ def test_recipe_composes_with_every_synthetic_data_option(data):
 def test_command_line_wins_over_the_recipe():
     cfg = compose(["+experiment=read_real", "data=latin", "model=mlp", "augmentation=none", "data.normalize=null",
                    "trainer.max_epochs=3"])
-    assert cfg.model.name == "mlp" and "channels" not in cfg.model.net   # nothing of cnn_deep leaks into mlp
+    assert cfg.model.name == "mlp"
     assert cfg.augmentation.name == "none" and cfg.data.normalize is None and cfg.trainer.max_epochs == 3
 
 
@@ -50,7 +47,8 @@ def test_recipe_trains_on_tiny_synthetic_data(store, data):
     client, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["FINISHED"]
     r = runs[0]
-    assert r.data.tags["model"] == "cnn_deep" and r.data.params["data.normalize"] == "box"
+    assert r.data.tags["model"] == "cnn" and r.data.tags["augmentation"] == "heavy"
+    assert r.data.params["data.normalize"] == "box"
     assert 0 <= r.data.metrics["test/accuracy"] <= 1
     if "eval_data=runes" in data:
         assert r.data.params["eval_data.normalize"] == "box"
