@@ -36,10 +36,18 @@ def check_image_size(value, key: str = "data.image_size", limits: tuple[int, int
     return value
 
 
+def check_at_least(value, minimum: int, key: str) -> int:
+    """``value`` as an integer of at least ``minimum``, else :class:`ConfigError` naming ``key``
+    (also for a value of the wrong type, ``trainer.max_epochs=abc``, which ``<`` alone would crash on)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key} must be an integer of at least {minimum}, got {value!r}")
+    return value
+
+
 def check_split(val: float, test: float, error: type[GlyphlabError] = ConfigError) -> None:
     """``split.val`` and ``split.test``: fractions in (0, 1) that leave a training part."""
     for key, fraction in (("split.val", val), ("split.test", test)):
-        if not 0 < fraction < 1:
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
             raise error(f"{key} must be a fraction between 0 and 1, got {fraction}")
     if val + test >= 1:
         raise error(f"split.val + split.test must be below 1, got {val + test}")

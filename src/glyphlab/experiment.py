@@ -208,7 +208,7 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
         elif str(launcher.get("_target_", "")).endswith("RayLauncher"):  # the cores the job's Ray task reserved
             threads = max(1, int(launcher.ray.remote.get("num_cpus") or 1))
     if threads is not None:
-        if threads < 1:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ConfigError(f"threads must be at least 1 (or null), got {threads}")
         if torch is not None:
             torch.set_num_threads(threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glyphlab.errors import ConfigError, refused
+from glyphlab.errors import ConfigError, check_at_least, refused
 from glyphlab.models import Family, Fitted
 
 # Types outside scikit-learn's and numpy's basics that an estimator logged by glyphlab holds;
@@ -20,8 +20,7 @@ class SklearnFamily(Family):
     uses_torch = False
 
     def check_config(self, cfg) -> None:
-        if cfg.model.max_epochs < 1:
-            raise ConfigError(f"model.max_epochs must be at least 1, got {cfg.model.max_epochs}")
+        check_at_least(cfg.model.max_epochs, 1, "model.max_epochs")
 
     def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
         import mlflow

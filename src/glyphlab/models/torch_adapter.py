@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glyphlab.errors import ConfigError, refused
+from glyphlab.errors import ConfigError, check_at_least, refused
 from glyphlab.models import Family, Fitted, check_scheduler, n_positions
 
 
@@ -18,12 +18,9 @@ class TorchFamily(Family):
     uses_torch = True
 
     def check_config(self, cfg) -> None:
-        if cfg.trainer.max_epochs is None or cfg.trainer.max_epochs < 1:
-            raise ConfigError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
-        if cfg.model.batch_size < 1:
-            raise ConfigError(f"model.batch_size must be at least 1, got {cfg.model.batch_size}")
-        if cfg.model.get("min_epoch_steps", 0) < 0:
-            raise ConfigError(f"model.min_epoch_steps must be 0 or more, got {cfg.model.min_epoch_steps}")
+        check_at_least(cfg.trainer.max_epochs, 1, "trainer.max_epochs")
+        check_at_least(cfg.model.batch_size, 1, "model.batch_size")
+        check_at_least(cfg.model.get("min_epoch_steps", 0), 0, "model.min_epoch_steps")
         check_scheduler(cfg.model.get("scheduler"))
 
     def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
@@ -40,6 +37,10 @@ class TorchFamily(Family):
         torch.manual_seed(cfg.seed)
         try:  # a value torch, Lightning or the net refuses: one line naming its key (errors.refused)
             net = self.build_net(cfg, glyphs)
+            net.eval()  # a net that builds but cannot run (channels=[0, 8]) fails here, not in fit
+            with torch.no_grad():
+                net(torch.zeros(2, 1, *glyphs.images.shape[1:]))
+            net.train()
         except Exception as e:  # noqa: BLE001
             raise refused("model.net", cfg.model.net, e) from None
         optimizer = instantiate(cfg.model.optimizer)
