@@ -109,6 +109,7 @@ def test_a_cache_file_that_cannot_be_read_nor_replaced_is_one_line(store, tmp_pa
     ("trainer.devices=0", "trainer ("),
     ("seed=-1", "seed must be an integer from 0 to 2**32 - 1, got -1"),
     ("model=sklearn_mlp model.estimator.alpha=-1", "model.estimator (MLPClassifier"),
+    ("model=sklearn_mlp model.estimator.hidden_layer_sizes=[-3]", "hidden_layer_sizes must be > 0"),  # checked in fit
     ("model=sklearn_mlp seed=5000000000", "seed must be an integer from 0 to 2**32 - 1, got 5000000000"),
     ("model.net.channels=[0,8]", "model.net (CNN channels=[0, 8]"),        # builds, but cannot run
     ("trainer.max_epochs=abc", "trainer.max_epochs must be an integer of at least 1, got 'abc'"),
