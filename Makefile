@@ -3,20 +3,30 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench gpu-check clean
+.PHONY: install install-test run test bench gpu-check clean
 
+TEST_STAMP := $(VENV)/.installed-test-stamp
+
+# install: what a run needs (glyphlab and its dependencies, editable); the test extras come with `make test`.
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,postgres,ray]"
+	$(PY) -m pip install -q -e .
 	touch $(STAMP)
+
+# pytest and the browser, PostgreSQL and Ray the tests drive
+install-test: $(TEST_STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,postgres,ray]"
+	touch $(TEST_STAMP)
 
 run: install
 	$(PY) run.py model=cnn data=runes
 
-test: install
+test: install-test
 	$(PY) -m pytest -q
 
 bench: install

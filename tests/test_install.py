@@ -119,3 +119,64 @@ def test_subcommands_dispatch_to_their_modules(capsys):
         assert e.value.code == 0
         assert "--tracking-uri" in capsys.readouterr().out
     assert cli.config_path() == str(ROOT / "conf")  # in a checkout: its conf/, edits seen at once
+
+
+def _declared() -> dict[str, str]:
+    """pyproject's requirements, base and extras: normalised name → requirement."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+    return {_norm(re.match(r"[A-Za-z0-9_.\-]+", r).group(0)): r for r in reqs}
+
+
+def _norm(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_imported_in_src_is_declared():
+    import ast
+    import importlib.metadata
+
+    owners = importlib.metadata.packages_distributions()
+    declared = _declared()
+    missing = {}
+    for path in (ROOT / "src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                top = name.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("glyphlab", "__future__"):
+                    continue
+                if top == "hydra_plugins":  # a plugin package: its own distribution (glyphlab's own: none)
+                    sub = name.split(".")[1] if "." in name else ""
+                    if sub.startswith("glyphlab_") or not sub:
+                        continue
+                    dists = [sub]
+                else:
+                    dists = owners.get(top, [top])
+                if not any(_norm(d) in declared for d in dists):
+                    missing.setdefault(top, set()).add(path.relative_to(ROOT).as_posix())
+    assert not missing, f"imported in src/ but not in pyproject.toml: {missing}"
+
+
+def test_floors_match_what_the_code_calls():
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    def floor(name):
+        specs = Requirement(_declared()[name]).specifier
+        return max((Version(s.version) for s in specs if s.operator == ">="), default=Version("0"))
+
+    serving = (ROOT / "src" / "glyphlab" / "serving.py").read_text()
+    torch_adapter = (ROOT / "src" / "glyphlab" / "models" / "torch_adapter.py").read_text()
+    if "log_model(name=" in serving:  # the name= argument (and logged models) came with MLflow 3
+        assert floor("mlflow") >= Version("3.0")
+    if "weights_only=" in torch_adapter:  # Trainer.fit(weights_only=...) came with Lightning 2.6
+        assert floor("pytorch-lightning") >= Version("2.6")
+    assert floor("optuna") >= Version("4.0")  # the sweeper's JournalFileBackend and Optuna 4 API
+    assert "hydra-optuna-sweeper" not in _declared()  # it pins optuna<3

@@ -1,0 +1,1 @@
+"""glyphlab's Optuna sweeper (Optuna ≥ 4, pruning): see optuna_sweeper.py."""
