@@ -532,11 +532,16 @@ def job_names(jobs: dict[int, dict], among: dict[int, dict] | None = None) -> st
 
 
 def _write_job(config: DictConfig, record: dict) -> None:
+    write_job(config.hydra.sweep.dir, config.hydra.job.num, record)
+
+
+def write_job(sweep_dir, num: int, record: dict) -> None:
+    """Write job ``num``'s record (see :func:`read_jobs`)."""
     import json
 
-    folder = Path(config.hydra.sweep.dir) / JOBS_DIR
+    folder = Path(sweep_dir) / JOBS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{config.hydra.job.num}.json"
+    path = folder / f"{num}.json"
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record))
     os.replace(tmp, path)  # a reader never sees half a record

@@ -11,6 +11,7 @@ hence this module's place; it takes over the plugin's ``joblib`` option (same op
 """
 
 import logging
+import time
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
@@ -37,7 +38,7 @@ class SurvivingJoblibLauncher(JoblibLauncher):
         from joblib import Parallel, delayed
         from joblib.externals.loky.process_executor import BrokenProcessPool
 
-        from glyphlab.tracking import job_names, read_jobs
+        from glyphlab.tracking import job_names, read_jobs, write_job
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -65,13 +66,18 @@ class SurvivingJoblibLauncher(JoblibLauncher):
                 records = read_jobs(sweep_dir)
                 lost = {idx: records[idx] for idx in pending if idx in records}
                 stalls = 0 if lost else stalls + 1
-                if stalls >= 2:  # it would go on dying (or no records are written): give the rest up
+                if stalls:  # the new pool broke before a job started: give loky a moment to clean up
+                    time.sleep(stalls)
+                if stalls >= 3:  # it would go on dying (or no records are written): give the rest up
                     lost = {idx: {"overrides": pending[idx]} for idx in pending}
+                    for idx, record in lost.items():  # recorded without a result: counted as died
+                        write_job(sweep_dir, idx, {**record, "pid": None, "host": None})
                 for idx, record in lost.items():
                     # "value": it finished just before the pool went down; NaN: it died, or had failed
                     returns[idx] = JobReturn(overrides=pending.pop(idx), status=JobStatus.COMPLETED,
                                              _return_value=record.get("value", float("nan")))
-                log.warning(f"worker process died ({type(e).__name__}); lost job(s) {job_names(lost, records)}"
+                log.warning(f"worker process died ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                            f"lost job(s) {job_names(lost, records or lost)}"
                             + (f"; running the {len(pending)} job(s) not yet started" if pending else ""))
         return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
 
