@@ -127,7 +127,7 @@ def check_sweep_on_server(url: str, tmp: Path, artifacts: Path, *launcher: str) 
     # the artifacts went through the server into its --artifacts-destination
     stored = glob.glob(str(artifacts / "**" / "confusion_matrix.png"), recursive=True)
     assert len(stored) == 2 and all(open(f, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for f in stored)
-    assert tags[runs.index(parents[0])]["launcher"] == ("JoblibLauncher" if launcher else "BasicLauncher")
+    assert tags[runs.index(parents[0])]["launcher"] == ("SurvivingJoblibLauncher" if launcher else "BasicLauncher")
     return [t for _, t in children]
 
 
