@@ -17,6 +17,7 @@ from importlib import metadata
 import numpy as np
 
 from glyphlab.data import DataError
+from glyphlab.data.strokes import family_box
 
 GROUPS = {"handwriting": ("fontpkg-caveat", "fontpkg-indie-flower", "fontpkg-kalam", "fontpkg-shadows-into-light"),
           "print": ("fontpkg-comfortaa", "fontpkg-noto-sans")}
@@ -24,7 +25,6 @@ PACKAGES = GROUPS["handwriting"]
 SKIP_FILES = ("Kalam-Bold", "Kalam-Regular")  # after thinning the same as Kalam Light
 RENDER_PX = 96           # em size of the rendering that is thinned
 MIN_BRANCH = 0.08        # spurs shorter than this fraction of the glyph's larger side are dropped
-FAMILY_SIDE = 0.84
 
 
 @functools.lru_cache(maxsize=None)
@@ -191,10 +191,7 @@ def family_mapping(path: str, family: str) -> tuple[float, float]:
     pts = [s for c in family for s in raw_strokes(c, path)]
     if not pts:
         raise DataError(f"expected font {path} to draw some of {family!r}, found none")
-    pts = np.concatenate(pts)
-    lo, hi = pts.min(0), pts.max(0)
-    scale = FAMILY_SIDE / (hi - lo).max()
-    return scale, 0.5 - scale * (lo + hi) / 2
+    return family_box(np.concatenate(pts))
 
 
 def glyphs(char: str, family: str, group: str = "handwriting") -> list[list[np.ndarray]]:

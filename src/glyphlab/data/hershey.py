@@ -18,6 +18,7 @@ import functools
 import numpy as np
 
 from glyphlab.data import DataError, GlyphSet
+from glyphlab.data.strokes import family_box
 
 # Greek lower case α..ω (no final ς): Omniglot's Greek character01..24 in this order.
 GREEK = "αβγδεζηθικλμνξοπρστυφχψω"
@@ -27,7 +28,6 @@ DIGIT_FONTS = {"roman": "futural", "script": "scripts"}
 GREEK_FONTS = {"greek": "greeks"}
 STYLES = ("roman", "script", "greek")
 GREEK_KEYS = dict(zip(GREEK, "abcdefghijklmnopqrstuvwx"))  # greeks types α as a, β as b ... ω as x
-FAMILY_SIDE = 0.84  # the family's common ink box fills this much of the image side (as for KanjiVG)
 
 
 def fonts_for(char: str, styles=STYLES) -> tuple[str, ...]:
@@ -68,10 +68,7 @@ def family_mapping(font: str, family: str) -> tuple[float, float]:
     pts = [p for c in family if font in fonts_for(c) for s in raw_strokes(c, font) for p in s]
     if not pts:
         raise DataError(f"expected Hershey font {font!r} to draw some of {family!r}, found none")
-    pts = np.array(pts)
-    lo, hi = pts.min(0), pts.max(0)
-    scale = FAMILY_SIDE / (hi - lo).max()
-    return scale, 0.5 - scale * (lo + hi) / 2
+    return family_box(np.array(pts))
 
 
 def glyphs(char: str, family: str, styles=STYLES) -> list[list[np.ndarray]]:

@@ -19,6 +19,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from glyphlab.data import DataError, GlyphSet
+from glyphlab.data.strokes import family_box
 
 HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3094))  # ぁ..ん, 83 characters
 KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))  # ァ..ヶ, 86 characters
@@ -28,7 +29,6 @@ DIGITS = "0123456789"
 
 FLATNESS = 0.25          # max gap between a curve and its polyline, KanjiVG units (~0.1 px at 48 px)
 SAMPLE_STEP = 2.0        # point spacing along other curved segments (arcs), KanjiVG units
-FAMILY_SIDE = 0.84       # the family's common ink box fills this much of the image side
 
 
 @functools.lru_cache(maxsize=1)
@@ -92,10 +92,7 @@ def _raw_strokes(char: str, path: str | None = None) -> tuple[np.ndarray, ...]:
 @functools.lru_cache(maxsize=None)
 def _family_mapping(family: str) -> tuple[float, float]:
     """(scale, offset) taking KanjiVG units to the unit box so ``family``'s ink box is centred."""
-    pts = np.concatenate([s for c in family for s in _raw_strokes(c)])
-    lo, hi = pts.min(0), pts.max(0)
-    scale = FAMILY_SIDE / (hi - lo).max()
-    return scale, 0.5 - scale * (lo + hi) / 2
+    return family_box(np.concatenate([s for c in family for s in _raw_strokes(c)]))
 
 
 def _pieces(segment) -> int:

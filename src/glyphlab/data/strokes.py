@@ -71,6 +71,17 @@ REWRITES = 4        # with join/split: rewritten copies of each prototype, each 
 CHUNK_PIXELS = 1 << 20  # window pixels evaluated per numpy pass; keeps temporaries in cache
 
 
+FAMILY_SIDE = 0.84  # a font family's common ink box fills this much of the image side (as KanjiVG's does)
+
+
+def family_box(points: np.ndarray) -> tuple[float, np.ndarray]:
+    """(scale, offset) that put the ink box of ``points`` (float ``[n, 2]``, a whole font family's
+    strokes in the font's units) centred in the unit box with its longer side :data:`FAMILY_SIDE`."""
+    lo, hi = points.min(0), points.max(0)
+    scale = FAMILY_SIDE / (hi - lo).max()
+    return scale, 0.5 - scale * (lo + hi) / 2
+
+
 def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.random.Generator,
                  **style) -> np.ndarray:
     """Draw ``n`` handwritten variants of one glyph.
