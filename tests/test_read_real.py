@@ -53,3 +53,13 @@ def test_recipe_trains_on_tiny_synthetic_data(store, data):
     if "eval_data=runes" in data:
         assert r.data.params["eval_data.normalize"] == "box"
         assert "eval_samples.png" in {a.path for a in client.list_artifacts(r.info.run_id)}
+    # Each synthetic set logs how many ways of writing each class it drew from (data.sources).
+    import json
+
+    artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
+    assert "prototypes.json" in artifacts
+    counts = json.loads(open(client.download_artifacts(r.info.run_id, "prototypes.json")).read())
+    assert counts and all(isinstance(n, int) and n >= 1 for n in counts.values())
+    assert r.data.metrics["data/min_prototypes"] == min(counts.values())
+    if "data=greek" in data:
+        assert set(counts) == set("αβγδεζηθικλμνξοπρστυφχψω") and max(counts.values()) > 1

@@ -75,6 +75,9 @@ def run(cfg: DictConfig) -> float:
         x_train, y_train = augmented_train(cfg, family, glyphs, train, tmp)
         mlflow.log_metrics({"data/n_train": len(x_train), "data/n_train_original": len(train),
                             "data/n_val": len(val), "data/n_test": len(test), "data/n_classes": glyphs.n_classes})
+        if prototypes := glyphs.meta.get("prototypes"):  # synthetic sets: ways of writing each class
+            mlflow.log_dict(prototypes, "prototypes.json")
+            mlflow.log_metric("data/min_prototypes", min(prototypes.values()))
         weights = class_weights(cfg, y_train, glyphs.n_classes)
 
         # 3. Model: fit on the (augmented) train split, watching the val split every epoch.
