@@ -14,11 +14,15 @@ from test_sweeps import TINY_ANY, compose_with_hydra, parent_and_children
 
 
 def readme_commands(prefix: str) -> list[list[str]]:
-    """The `python run.py ...` commands of README's "Scaling out" section that start with ``prefix``."""
+    """The `python run.py ...` commands of README's "Scaling out" section and of its page, docs/scaling.md,
+    that start with ``prefix`` (each once)."""
     section = (ROOT / "README.md").read_text().split("## Scaling out", 1)[1].split("\n## ", 1)[0]
-    commands = [shlex.split(line, comments=True) for line in section.replace("\\\n", " ").splitlines()
-                if line.startswith(prefix)]
-    assert commands, f"README's Scaling out section shows no `{prefix}` command"
+    section += "\n" + (ROOT / "docs" / "scaling.md").read_text()
+    commands = []
+    for line in section.replace("\\\n", " ").splitlines():
+        if line.startswith(prefix) and shlex.split(line, comments=True) not in commands:
+            commands.append(shlex.split(line, comments=True))
+    assert commands, f"README's Scaling out and docs/scaling.md show no `{prefix}` command"
     return commands
 
 

@@ -2,7 +2,7 @@
 
     glyphlab model=cnn data=runes                  # one experiment (Hydra overrides, as run.py)
     glyphlab -m model=sklearn_mlp,cnn seed=0,1     # a sweep
-    glyphlab compare --experiment glyphlab         # python -m glyphlab.compare
+    glyphlab compare --experiment glyphlab         # a report from MLflow (also: python -m glyphlab.compare)
     glyphlab predict --model runs:/<id>/model a.png
     glyphlab draw --model runs:/<id>/model
 

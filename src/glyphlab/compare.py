@@ -1,10 +1,10 @@
 """MLflow runs → a comparison report: a markdown table and charts in ``experiments/<study>/``.
 
-    python -m glyphlab.compare                          # the latest sweep (its parent run's children)
-    python -m glyphlab.compare --experiment mlp_vs_cnn  # every run of an MLflow experiment
-    python -m glyphlab.compare --parent <run id> --study my_study
-    python -m glyphlab.compare --tag data=runes --tag augmentation=rotate
-    python -m glyphlab.compare --experiment synth_to_real --by data.normalize
+    glyphlab compare                          # the latest sweep (its parent run's children)
+    glyphlab compare --experiment mlp_vs_cnn  # every run of an MLflow experiment
+    glyphlab compare --parent <run id> --study my_study
+    glyphlab compare --tag data=runes --tag augmentation=rotate
+    glyphlab compare --experiment synth_to_real --by data.normalize
 
 Finished runs are grouped by data × model × augmentation (× eval_data when runs have one,
 × each ``--by`` config key, e.g. a setting a second sweep changed);
@@ -315,7 +315,8 @@ def write_report(client, runs, chosen: str, out_dir: Path, command: str, by=()) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m glyphlab.compare", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="glyphlab compare", description=__doc__.split("\n\n")[0],
+                                     epilog="examples:\n" + __doc__.split("\n\n")[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", help="MLflow experiment name (tracking.experiment of the runs)")
     parser.add_argument("--parent", metavar="RUN_ID", help="the sweep's parent run: compare its children")
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             raise CompareError(f"no runs match ({chosen or 'all runs'}) in {uri}")
         default_name = client.get_experiment(runs[0].info.experiment_id).name
         out_dir = study_dir(args.study, default_name)
-        command = " ".join(["python -m glyphlab.compare",
+        command = " ".join(["glyphlab compare",
                             *[a for a in (argv if argv is not None else sys.argv[1:])
                               if a != args.tracking_uri and not a.startswith("--tracking-uri")]])
         text = write_report(client, runs, chosen, out_dir, command, args.by)

@@ -1,6 +1,6 @@
 """A page to draw a glyph and watch a trained model read it, served on this machine.
 
-    python -m glyphlab.draw --model runs:/<run id>/model [--port 8765] [--host 127.0.0.1] [--open]
+    glyphlab draw --model runs:/<run id>/model [--port 8765] [--host 127.0.0.1] [--open]
 
 The page (``draw.html``, no build step, no framework) has a canvas for mouse, pen or touch, and
 shows the model's top 5 classes as you draw: it POSTs the canvas as a PNG to ``/predict``
@@ -34,7 +34,9 @@ FONT_TYPES = {".ttf": "font/ttf", ".otf": "font/otf", ".ttc": "font/collection"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m glyphlab.draw", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="glyphlab draw", description=__doc__.split("\n\n")[0],
+                                     epilog="example:\n" + __doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True,
                         help="runs:/<run id>/model, models:/<name>/<version> or a local model folder")
     parser.add_argument("--host", default="127.0.0.1",

@@ -1,6 +1,6 @@
 """Read glyph images with a trained model, from the command line.
 
-    python -m glyphlab.predict --model runs:/<run id>/model fehu.png scan.jpg [--top-k 5] [--json]
+    glyphlab predict --model runs:/<run id>/model fehu.png scan.jpg [--top-k 5] [--json]
 
 ``--model`` is any MLflow model URI: ``runs:/<run id>/model`` (the id ``python run.py``
 prints), ``models:/<name>/<version>`` for a registered model, or a local model folder.
@@ -20,7 +20,9 @@ from glyphlab.data.sequences import BLANK  # the class of an empty position in p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m glyphlab.predict", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="glyphlab predict", description=__doc__.split("\n\n")[0],
+                                     epilog="example:\n" + __doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="+", type=Path, help="image files (PNG, JPEG, ...)")
     parser.add_argument("--model", required=True,
                         help="runs:/<run id>/model, models:/<name>/<version> or a local model folder")
