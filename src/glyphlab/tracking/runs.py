@@ -1,0 +1,178 @@
+"""One MLflow run per experiment: its tags and params, and how it ends (FINISHED, FAILED with the
+error tagged, KILLED), also when the tracking server stops answering mid-run."""
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from glyphlab import project_root
+from glyphlab.errors import TrackingError
+from glyphlab.tracking.liveness import process_tags
+from glyphlab.tracking.store import connect, is_server, quick_requests, store_unreachable, tracking_uri
+from glyphlab.tracking.sweep import sweep_parent_id
+
+
+def flatten(cfg: dict, prefix: str = "") -> dict:
+    """Nested config → ``{"model.optimizer.lr": 0.003, ...}`` with lists as strings."""
+    out = {}
+    for key, value in cfg.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value if isinstance(value, (int, float, bool, str, type(None))) else str(value)
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_root(), capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+def run_name(cfg) -> str:
+    if cfg.tracking.get("run_name"):
+        return str(cfg.tracking.run_name)
+    return f"{cfg.model.name}-{cfg.data.name}-{cfg.augmentation.name}-s{cfg.seed}"
+
+
+@contextlib.contextmanager
+def start_run(cfg: DictConfig):
+    """An active MLflow run for one experiment, ended FINISHED, FAILED (error tagged) or KILLED.
+
+    SIGTERM is turned into KeyboardInterrupt for the run's duration so a killed job
+    still ends its run as KILLED instead of leaving it RUNNING.
+    """
+    import mlflow
+
+    client, experiment_id = connect(cfg.tracking)
+    tags = {"model": cfg.model.name, "data": cfg.data.name, "augmentation": cfg.augmentation.name,
+            "seed": str(cfg.seed)}
+    if cfg.get("eval_data"):
+        tags["eval_data"] = cfg.eval_data.name
+    if commit := git_commit():
+        tags["mlflow.source.git.commit"] = commit
+    if parent := sweep_parent_id():
+        tags["mlflow.parentRunId"] = parent
+    tags.update(process_tags())
+    run = client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
+    previous = _sigterm_as_interrupt()
+    uri = tracking_uri(cfg.tracking)
+    try:
+        active = mlflow.start_run(run_id=run.info.run_id)
+        try:
+            container = OmegaConf.to_container(cfg, resolve=True)
+            mlflow.log_params(flatten(container))
+            mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+            yield active
+        except (KeyboardInterrupt, SystemExit):
+            _end_active_run("KILLED", "interrupted", uri)
+            raise
+        except BaseException as e:
+            if _server_lost(e, uri):
+                ended = _end_active_run("FAILED", f"the tracking server stopped answering: {_reason(e)}", uri,
+                                        lost=True)
+                raise TrackingError(_server_lost_message(uri, e, run.info.run_id, ended)) from e
+            _end_active_run("FAILED", f"{type(e).__name__}: {e}"[:5000], uri)
+            raise
+        else:
+            mlflow.end_run("FINISHED")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _end_active_run(status: str, error: str, uri: str, lost: bool = False) -> bool:
+    """Tag the active run's error and end it; False when its tracking server did not take it.
+
+    After the server failed (``lost``), or when it no longer answers, each call gets one quick try
+    instead of another round of retries: a run the server did not take is ended later, by
+    mark_dead_runs in the next glyphlab process on this host that opens the store.
+    """
+    import mlflow
+
+    if lost or (is_server(uri) and store_unreachable(uri)):
+        with quick_requests():
+            try:
+                mlflow.set_tag("error", error)
+            except Exception:  # noqa: BLE001 - the server is known to fail
+                pass
+            try:
+                mlflow.end_run(status)  # pops the active run first, then asks the store: nothing tries again
+                return True
+            except Exception:  # noqa: BLE001
+                return False
+    try:
+        mlflow.set_tag("error", error)
+    except Exception:  # noqa: BLE001 - ending the run below matters more
+        pass
+    mlflow.end_run(status)
+    return True
+
+
+def _server_lost(error: BaseException, uri: str) -> bool:
+    """Whether ``error`` is the tracking server failing to answer (after MLflow's own retries)."""
+    if not is_server(uri):
+        return False
+    import requests
+
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, requests.exceptions.RequestException):
+            return True
+        if type(error).__name__ == "MlflowException" and str(error).startswith("API request to "):
+            return True  # MLflow's wrapping of a connection error, timeout or too many 5xx answers
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _reason(error: BaseException) -> str:
+    """The gist of a requests/urllib3 error message: '[Errno 111] Connection refused', 'Read timed out', ..."""
+    text = str(error)
+    for pattern in (r"\[Errno -?\d+\][^'\")]*", r"Read timed out", r"timed out", r"too many \d+ error responses",
+                    r"error code \d+",
+                    r"Connection aborted", r"RemoteDisconnected[^'\")]*"):
+        if match := re.search(pattern, text):
+            return match.group(0).strip()
+    return type(error).__name__
+
+
+def _server_lost_message(uri: str, error: BaseException, run_id: str, ended: bool) -> str:
+    where = "ended FAILED there" if ended else \
+        "left RUNNING there until a glyphlab process on this host opens the store again (it then ends it KILLED)"
+    message = f"MLflow tracking server {uri} stopped answering during run {run_id} ({_reason(error)}); the run is {where}"
+    checkpoints = _checkpoint_dir()
+    if checkpoints is not None:
+        last = checkpoints / "last.ckpt"
+        message += (f"; checkpoints kept in {checkpoints}" +
+                    (f" (resume with ckpt_path={last})" if last.exists() else ""))
+    return message
+
+
+def _checkpoint_dir() -> Path | None:
+    """The run's checkpoint folder (in its Hydra output dir), when training wrote one."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    path = Path(HydraConfig.get().runtime.output_dir) / "checkpoints"
+    return path if path.is_dir() and any(path.iterdir()) else None
+
+
+def _sigterm_as_interrupt():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, handler)
