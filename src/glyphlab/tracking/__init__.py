@@ -7,16 +7,16 @@ its jobs through a file in the sweep directory, so jobs in other processes or on
 machines (joblib, submitit, ray) find it without an in-process active-run stack.
 
 ``store`` opens the store, ``runs`` runs one experiment's run, ``sweep`` holds the sweep's parent
-run and job records, ``liveness`` ends the runs of processes that died; their public names are
-importable from here (``glyphlab.tracking.SweepCallback`` is the Hydra callback's ``_target_``).
+run, ``jobs`` the records its jobs leave, ``liveness`` ends the runs of processes that died; their
+public names are importable from here (``glyphlab.tracking.SweepCallback`` is the Hydra callback's ``_target_``).
 """
 from glyphlab.errors import TrackingError
+from glyphlab.tracking.jobs import JOBS_DIR, job_names, read_jobs, write_job
 from glyphlab.tracking.liveness import HOST_TAG, PID_START_TAG, PID_TAG, mark_dead_runs, process_tags
 from glyphlab.tracking.runs import flatten, git_commit, run_name, start_run
 from glyphlab.tracking.store import (HTTP_DEFAULTS, connect, existing_store, quiet_progress_bars, sqlite_path,
                                      store_note, tracking_uri)
-from glyphlab.tracking.sweep import (JOBS_DIR, PARENT_FILE, SweepCallback, hold_sweep_dir, job_names, read_jobs,
-                                     sweep_parent_id, write_job)
+from glyphlab.tracking.sweep import PARENT_FILE, SweepCallback, hold_sweep_dir, sweep_parent_id
 
 __all__ = ["HOST_TAG", "HTTP_DEFAULTS", "JOBS_DIR", "PARENT_FILE", "PID_START_TAG", "PID_TAG", "SweepCallback",
            "TrackingError", "connect", "existing_store", "flatten", "git_commit", "hold_sweep_dir", "job_names",

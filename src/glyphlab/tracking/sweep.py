@@ -14,6 +14,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from glyphlab.errors import TrackingError
+from glyphlab.tracking.jobs import JOBS_DIR, job_names, read_jobs, write_job
 from glyphlab.tracking.liveness import mark_dead_runs, process_tags
 from glyphlab.tracking.store import connect, quick_requests, tracking_uri
 
@@ -51,49 +52,8 @@ def hold_sweep_dir(sweep_dir: Path):
     return lock
 
 
-JOBS_DIR = ".glyphlab-jobs"
-
-
-def read_jobs(sweep_dir) -> dict[int, dict]:
-    """The job records of a sweep: ``{job number: {"overrides", "pid", "host", "result"?, "value"?}}``.
-
-    A job writes its record when it starts and adds ``result`` ("ok" or "failed") when it ends; a
-    record without a result is a job that died with its process (SIGKILL, out of memory, a crash).
-    """
-    import json
-
-    jobs = {}
-    for path in sorted(Path(sweep_dir, JOBS_DIR).glob("*.json")):
-        try:
-            jobs[int(path.stem)] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-    return jobs
-
-
-def job_names(jobs: dict[int, dict], among: dict[int, dict] | None = None) -> str:
-    """``#1 (seed=1), #2 (seed=2)``: each job by its number and the overrides that set it apart from
-    the other jobs of the sweep (``among``, default ``jobs``)."""
-    among = list((among or jobs).values())
-    common = set.intersection(*(set(j.get("overrides", [])) for j in among)) if len(among) > 1 else set()
-    return ", ".join(f"#{n} ({' '.join(o for o in job.get('overrides', []) if o not in common)})"
-                     for n, job in sorted(jobs.items()))
-
-
 def _write_job(config: DictConfig, record: dict) -> None:
     write_job(config.hydra.sweep.dir, config.hydra.job.num, record)
-
-
-def write_job(sweep_dir, num: int, record: dict) -> None:
-    """Write job ``num``'s record (see :func:`read_jobs`)."""
-    import json
-
-    folder = Path(sweep_dir) / JOBS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{num}.json"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, path)  # a reader never sees half a record
 
 
 def _in_multirun(config: DictConfig) -> bool:
