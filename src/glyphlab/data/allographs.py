@@ -49,7 +49,7 @@ DEFAULT_PLACED_AS = "futural"
 
 def glyphs(char: str, family: str) -> list[list[np.ndarray]]:
     """The table's allographs of ``char`` in the unit box (placed as ``family`` in its Hershey font)."""
-    from glyphlab.data.hershey import family_mapping
+    from glyphlab.data.hershey_strokes import family_mapping
 
     if char not in TABLE:
         return []

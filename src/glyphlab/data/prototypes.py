@@ -2,9 +2,9 @@
 
 A synthetic set's ``sources`` key names where its prototypes come from:
 
-- ``kanjivg``    KanjiVG's strokes (:mod:`glyphlab.data.kanjivg`), with its variant SVGs where
+- ``kanjivg``    KanjiVG's strokes (:mod:`glyphlab.data.kanjivg_strokes`), with its variant SVGs where
                  they exist (kanji only: KanjiVG has none for kana, Latin or digits);
-- ``hershey``    the single-stroke Hershey fonts (:mod:`glyphlab.data.hershey`): roman and
+- ``hershey``    the single-stroke Hershey fonts (:mod:`glyphlab.data.hershey_strokes`): roman and
                  script Latin letters and digits, Greek; ``hershey_roman`` / ``hershey_script``
                  only the upright roman or only the joined-up script letters and digits;
 - ``allographs`` the project's own table of common allographs (:mod:`glyphlab.data.allographs`);
@@ -39,15 +39,15 @@ def prototypes(char: str, family: str, sources) -> list[list[np.ndarray]]:
     out = []
     for source in check_sources(sources):
         if source == "kanjivg":
-            from glyphlab.data import kanjivg
+            from glyphlab.data import kanjivg_strokes
 
-            if char in kanjivg.svg_files():
-                out += kanjivg.glyphs(char, family)
+            if char in kanjivg_strokes.svg_files():
+                out += kanjivg_strokes.glyphs(char, family)
         elif source.startswith("hershey"):
-            from glyphlab.data import hershey
+            from glyphlab.data import hershey_strokes
 
-            styles = hershey.STYLES if source == "hershey" else (source.split("_")[1], "greek")
-            out += hershey.glyphs(char, family, styles)
+            styles = hershey_strokes.STYLES if source == "hershey" else (source.split("_")[1], "greek")
+            out += hershey_strokes.glyphs(char, family, styles)
         elif source in ("fonts", "print_fonts"):
             from glyphlab.data import fontstrokes
 
