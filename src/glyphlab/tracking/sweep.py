@@ -8,12 +8,14 @@ import os
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from glyphlab.errors import TrackingError
+from glyphlab.tracking import progress
 from glyphlab.tracking.jobs import JOBS_DIR, job_names, read_jobs, write_job
 from glyphlab.tracking.liveness import mark_dead_runs, process_tags
 from glyphlab.tracking.store import connect, quick_requests, tracking_uri
@@ -76,9 +78,10 @@ class SweepCallback(Callback):
         self.client = None
         self._dir_lock = None
         self._finished = False
+        self._progress = None  # the line per finished job, shown by the sweep's own process
 
     def __getstate__(self):  # Hydra hands its callbacks to joblib's workers: the lock stays here
-        return {**self.__dict__, "client": None, "_dir_lock": None}
+        return {**self.__dict__, "client": None, "_dir_lock": None, "_progress": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         # Hydra turns an exception raised here into a warning and runs the jobs anyway, unlinked and
@@ -104,11 +107,14 @@ class SweepCallback(Callback):
         (sweep_dir / PARENT_FILE).write_text(self.parent_id)
         shutil.rmtree(sweep_dir / JOBS_DIR, ignore_errors=True)  # an earlier sweep's records in this folder
         atexit.register(self._finish, config, True)  # the sweep crashed before on_multirun_end
+        self._progress = progress.Progress(sweep_dir, progress.sweep_size(config),
+                                           progress.fixed_keys(config)).start()
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         if _in_multirun(config):  # runs in the job's own process (a joblib worker, a Slurm node)
             self._job = {"overrides": list(config.hydra.overrides.task), "pid": os.getpid(),
-                         "host": socket.gethostname()}
+                         "host": socket.gethostname(), "started": time.time(),
+                         "model": OmegaConf.select(config, "model.name"), "data": OmegaConf.select(config, "data.name")}
             _write_job(config, self._job)
 
     def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
@@ -124,7 +130,10 @@ class SweepCallback(Callback):
         record = {**getattr(self, "_job", {}), "result": "ok" if ok else "failed"}
         if ok and isinstance(value, (int, float)):
             record["value"] = float(value)
+        record.update(progress.job_outcome(record.get("started", time.time())))
         _write_job(config, record)
+        if self._progress is not None:  # the job ran in the sweep's own process (basic launcher): its line now
+            self._progress.poll()
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         self._finish(config, False)
@@ -133,6 +142,8 @@ class SweepCallback(Callback):
         if self.parent_id is None or self._finished:
             return
         self._finished = True
+        if self._progress is not None:
+            self._progress.stop()  # the last lines, and the jobs that died
         jobs = read_jobs(config.hydra.sweep.dir)
         died = {n: j for n, j in jobs.items() if "result" not in j}
         n_failed_jobs = sum(j.get("result") == "failed" for j in jobs.values()) + len(died)
@@ -146,6 +157,8 @@ class SweepCallback(Callback):
             n_jobs = max(len(jobs), len(children))
             n_failed = max(n_failed_jobs, sum(r.info.status != "FINISHED" for r in children))
             self._log_counts(len(children), n_jobs, n_failed, len(died))
+            if not crashed:
+                progress.report(self.client, self.parent_id, config)
             results = Path(config.hydra.sweep.dir) / "optimization_results.yaml"
             if results.exists():  # written by the Optuna sweeper
                 best = OmegaConf.load(results)
