@@ -40,12 +40,13 @@ INPUT_COLUMN = "image"
 META_FILE = "glyph_model.json"
 
 
-def log_model(cfg, family, model, glyphs) -> None:
+def log_model(cfg, family, model, glyphs) -> str:
     """Log ``model`` (what ``family``'s fit gave: a torch net, an sklearn estimator) as the run's
     pyfunc model ``model``, stored as ``family`` (:class:`glyphlab.models.Family`) says.
 
     ``glyphs`` is the training :class:`~glyphlab.data.GlyphSet`: it gives the class names,
-    the image size and the input example. Also logs ``classes.json``.
+    the image size and the input example. Also logs ``classes.json``. Returns the model's URI,
+    ``models:/m-<model id>`` (MLflow 3 keeps it as a logged model of the experiment, not a run artifact).
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -69,11 +70,13 @@ def log_model(cfg, family, model, glyphs) -> None:
         # A scanned-looking example: dark ink on light paper, which the model turns around itself.
         example = pd.DataFrame({INPUT_COLUMN: [encode_png(255 - glyphs.images[0])]})
         package = Path(__file__).resolve().parent   # glyphlab's code, bundled (MLflow drops __pycache__)
-        mlflow.pyfunc.log_model(name="model", python_model=str(package / "serving_entry.py"), artifacts=artifacts,
-                                code_paths=[str(package)], signature=signature,
-                                input_example=example, pip_requirements=_pinned(family.requirements),
-                                metadata={k: meta[k] for k in ("classes", "image_size", "n_positions", "normalize")})
+        info = mlflow.pyfunc.log_model(name="model", python_model=str(package / "serving_entry.py"), artifacts=artifacts,
+                                       code_paths=[str(package)], signature=signature,
+                                       input_example=example, pip_requirements=_pinned(family.requirements),
+                                       metadata={k: meta[k] for k in ("classes", "image_size", "n_positions",
+                                                                      "normalize")})
     mlflow.log_dict({"classes": list(glyphs.classes)}, "classes.json")
+    return info.model_uri
 
 
 class GlyphModel(mlflow.pyfunc.PythonModel):

@@ -3,6 +3,7 @@ error tagged, KILLED), also when the tracking server stops answering mid-run."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -15,6 +16,8 @@ from glyphlab.errors import TrackingError
 from glyphlab.tracking.liveness import process_tags
 from glyphlab.tracking.store import connect, is_server, quick_requests, store_unreachable, tracking_uri
 from glyphlab.tracking.sweep import sweep_parent_id
+
+SYSTEM_METRICS_INTERVAL_S = 2  # tracking.system_metrics: a sample every 2 s (MLflow's default 10 s misses short runs)
 
 
 def flatten(cfg: dict, prefix: str = "") -> dict:
@@ -65,7 +68,10 @@ def start_run(cfg: DictConfig):
     previous = _sigterm_as_interrupt()
     uri = tracking_uri(cfg.tracking)
     try:
-        active = mlflow.start_run(run_id=run.info.run_id)
+        if cfg.tracking.get("system_metrics"):  # psutil's samples; short runs need more than MLflow's one per 10 s
+            os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", str(SYSTEM_METRICS_INTERVAL_S))
+        active = mlflow.start_run(run_id=run.info.run_id,
+                                  log_system_metrics=cfg.tracking.get("system_metrics") or None)
         try:
             container = OmegaConf.to_container(cfg, resolve=True)
             mlflow.log_params(flatten(container))

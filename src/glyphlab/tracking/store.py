@@ -130,20 +130,28 @@ def _store_lock(uri: str, db: Path | None):
     return FileLock(path, timeout=300)
 
 
+# MLflow 3's UI opens an experiment by its kind: GenAI ones on the traces Overview, model-training
+# ones on the Training runs table. Without the tag it guesses, and asks; glyphlab's runs train models.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def _experiment(client, name: str, db: Path | None, uri: str) -> str:
-    """The id of experiment ``name``, created (or restored) if need be."""
+    """The id of experiment ``name``, created (or restored) if need be, marked as model training."""
     for _ in range(5):  # processes on other machines (a tracking server) may still race to create it
         exp = client.get_experiment_by_name(name)
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
                 client.restore_experiment(exp.experiment_id)
+            if not any(key in exp.tags for key in EXPERIMENT_KIND):  # an older glyphlab's; a kind set by hand stays
+                for key, value in EXPERIMENT_KIND.items():
+                    client.set_experiment_tag(exp.experiment_id, key, value)
             return exp.experiment_id
         location = None
         if db is not None:  # artifacts beside the database, never in the current directory
             slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
             location = (db.parent / "artifacts" / slug).as_uri()
         try:
-            return client.create_experiment(name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
         except Exception:
             time.sleep(0.2)
     raise TrackingError(f"cannot create MLflow experiment {name!r} in {uri}")

@@ -1,0 +1,34 @@
+"""A run's data sets as MLflow *inputs* (``mlflow.log_input``): the runs table's Dataset column.
+
+Each set is named by its data option (``runes``, ``digits``, ``folder`` …) and its digest is the set's
+cache key, the hash of the config that built it, so two runs on the same images show the same
+``name (digest)``. The source is where the images came from: ``data.root``, else the cache file.
+Only the description is logged (shape, dtype, size), never the images.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+
+def log_dataset(cfg_data, glyphs, context: str, cache_dir=None) -> None:
+    """Log ``glyphs`` (a :class:`~glyphlab.data.GlyphSet`, all its splits) built from the data config
+    ``cfg_data`` on the active run, in ``context`` (``training`` for ``data``, ``evaluation`` for
+    ``eval_data``)."""
+    import mlflow
+    from omegaconf import OmegaConf
+
+    from glyphlab.data import cache_key
+
+    cfg = OmegaConf.to_container(cfg_data, resolve=True) if not isinstance(cfg_data, dict) else cfg_data
+    name = str(cfg.get("name", "data"))
+    source = None  # None: MLflow names the code that logged it
+    if cfg.get("root"):
+        source = Path(str(cfg["root"])).expanduser().resolve().as_uri()
+    elif cache_dir is not None and (Path(cache_dir) / f"{name}-{cache_key(cfg)}.npz").exists():
+        source = (Path(cache_dir) / f"{name}-{cache_key(cfg)}.npz").resolve().as_uri()
+    with warnings.catch_warnings():  # MLflow registers two equal sources for file URIs and says so
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
+        dataset = mlflow.data.from_numpy(glyphs.images, targets=glyphs.labels, source=source, name=name,
+                                         digest=cache_key(cfg))
+    mlflow.log_input(dataset, context=context)
