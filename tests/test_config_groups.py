@@ -160,3 +160,13 @@ def test_launcher_option_names_an_importable_launcher(name):
     except MissingConfigException as e:  # the launcher's Hydra plugin is an optional install
         pytest.skip(f"hydra/launcher={name}: its plugin is not installed ({str(e).splitlines()[0]})")
     assert get_class(cfg.hydra.launcher._target_)
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["data=digits"], "rotate"),                              # the data option's own pick
+    (["data=digits", "augmentation=none"], "none"),           # the command line wins
+    (["data=digits", "+experiment=read_real"], "heavy"),      # so does a preset
+    (["data=runes"], "none"),                                 # the others keep the global default
+])
+def test_a_data_option_may_choose_its_augmentation(overrides, expected):
+    assert compose(overrides).augmentation.name == expected
