@@ -216,6 +216,48 @@ def test_low_res_blurs_a_share_of_variants_at_full_contrast():
         render_glyph(glyph, 1, 32, np.random.default_rng(1), low_res_p=2)
 
 
+def test_bitmap_low_res_makes_digits_as_optdigits_did():
+    from glyphlab.data.digits import upscale
+    from glyphlab.data.strokes import _bitmap_counts
+
+    bar = np.zeros((96, 96), np.uint8)
+    bar[8:88, 40:52] = 255                      # a 1 as a bar: 80 tall, 12 wide, off-centre
+    # size-normalised into a 32x32 bitmap (aspect kept): 32 tall, 5 wide, centred at columns 13..17;
+    # the 4x4 blocks of columns 12..15 and 16..19 hold 3 and 2 on-columns of 4 rows each
+    counts = np.zeros((1, 8, 8), np.float32)
+    counts[0, :, 3], counts[0, :, 4] = 12, 8
+    assert np.array_equal(_bitmap_counts(bar, 8, 32), upscale(counts, 32)[0])
+
+    glyph = runes.glyph("ᚠ")
+    style = dict(PLAIN_STYLE, fit=0.6, pen_relative=True, supersample=3, low_res=[8, 8], low_res_p=1.0)
+    average = render_glyph(glyph, 4, 32, np.random.default_rng(1), **style)
+    bitmap = render_glyph(glyph, 4, 32, np.random.default_rng(1), low_res_mode="bitmap", **style)
+    rows = lambda images: [np.ptp(np.flatnonzero(img.max(1) >= 64)) + 1 for img in images]  # noqa: E731
+    assert min(rows(bitmap)) >= 26 > max(rows(average))  # size-normalised to the frame, as NIST's bitmaps are
+    inked = render_glyph(glyph, 4, 32, np.random.default_rng(1), low_res_mode="bitmap", **style)
+    assert np.array_equal(inked, bitmap)                                 # same random stream, same images
+    with pytest.raises(DataError, match="low_res_mode"):
+        render_glyph(glyph, 1, 32, np.random.default_rng(1), low_res_mode="scan")
+
+
+def test_even_ink_grows_thin_strokes_and_thins_thick_ones_to_the_share():
+    from glyphlab.data.digits import even_ink
+
+    line = np.zeros((32, 32), bool)
+    line[4:28, 15] = True                                                # 24 of 1,024 pixels on
+    from scipy.ndimage import binary_dilation
+
+    steps = [line, binary_dilation(line), binary_dilation(line, iterations=2), binary_dilation(line, iterations=3)]
+    assert [int(b.sum()) for b in steps] == [24, 74, 128, 186]           # a pixel more on every side per step
+    assert np.array_equal(even_ink(line, 0.1), steps[2])                  # 102 on-pixels wanted: 128 is closest
+    assert np.array_equal(even_ink(line, 0.2), steps[3])
+    block = np.zeros((32, 32), bool)
+    block[4:28, 8:24] = True
+    thinned = even_ink(block, 0.1)
+    assert thinned.sum() < block.sum() and thinned.any() and not (thinned & ~block).any()
+    assert even_ink(line, 0.0).any()                                     # never emptied
+
+
 def test_join_and_split_rewrite_the_strokes():
     from glyphlab.data.strokes import _rewrite
 

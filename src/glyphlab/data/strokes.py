@@ -38,6 +38,11 @@ expose; lengths are fractions of the image side):
                 a random side in that range and scaled back up (bicubic), as a scan or a small
                 bitmap reaches the model (scikit-learn's digits are 8×8 counts), with the darkest ink
                 stretched back to full contrast; ``low_res_p`` 0: off;
+- ``low_res_mode`` ``average`` (above) or ``bitmap``: the low-res copy is made as scikit-learn's
+                digits were (UCI optdigits): the glyph's ink box size-normalised (aspect kept, centred)
+                into a binary bitmap of 4× the side, its strokes grown or thinned to an even share of
+                ink (NIST's stroke-width normalisation), the on-pixels of each 4×4 block counted, and
+                the counts scaled up exactly as ``eval_data=digits`` shows the real ones (glyphlab.data.digits);
 - ``supersample`` draw at this multiple of ``image_size`` and average down (area), so thin
                 pens stay smooth and even.
 
@@ -59,7 +64,8 @@ from glyphlab.data import DataError, GlyphSet
 DEFAULT_STYLE = dict(jitter=0.02, wobble=0.03, pen_width=(0.06, 0.1), rotation=8.0, slant=0.2,
                      scale=(0.85, 1.05), shift=0.05, margin=0.04, aspect=0.0, stroke_shift=0.0,
                      stroke_rotation=0.0, stroke_scale=0.0, pen_relative=False, fit=0.0, supersample=1,
-                     low_res=(8, 16), low_res_p=0.0, join=0.0, split=0.0)
+                     low_res=(8, 16), low_res_p=0.0, low_res_mode="average", join=0.0, split=0.0)
+LOW_RES_MODES = ("average", "bitmap")
 STYLE_KEYS = tuple(DEFAULT_STYLE)
 
 # Long segments are cut into pieces of at most this many pixels before drawing: the wobble
@@ -139,31 +145,66 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
 
     pts = _keep_inside(pts, style["margin"] + radius)
     if style["supersample"] == 1:
-        images = _draw(pts * image_size, seg, radius * image_size, image_size)
+        images = big = _draw(pts * image_size, seg, radius * image_size, image_size)
     else:
-        big = _draw(pts * draw_size, seg, radius * draw_size, draw_size).astype(np.float32)
+        big = _draw(pts * draw_size, seg, radius * draw_size, draw_size)
         k = style["supersample"]
-        images = np.rint(big.reshape(n, image_size, k, image_size, k).mean((2, 4))).astype(np.uint8)
+        images = np.rint(big.astype(np.float32).reshape(n, image_size, k, image_size, k).mean((2, 4))).astype(np.uint8)
     if style["low_res_p"]:
-        images = _low_res(images, rng, style["low_res"], style["low_res_p"])
+        images = _low_res(images, rng, style["low_res"], style["low_res_p"], style["low_res_mode"], big)
     return images
 
 
-def _low_res(images: np.ndarray, rng, sides, p) -> np.ndarray:
-    """A share ``p`` of ``images`` averaged down to a side in ``sides`` and scaled back up (bicubic)."""
+def _low_res(images: np.ndarray, rng, sides, p, mode="average", big=None) -> np.ndarray:
+    """A share ``p`` of ``images`` averaged down to a side in ``sides`` and scaled back up (bicubic);
+    ``mode="bitmap"``: made from ``big`` (the same images drawn at a higher resolution) as block counts
+    of a binary bitmap, see :func:`_bitmap_counts`."""
     from PIL import Image
 
     size = images.shape[1]
     which = rng.random(len(images)) < p
     side = rng.integers(int(sides[0]), int(sides[1]) + 1, len(images))
     out = images.copy()
+    if mode == "bitmap":
+        from glyphlab.data.digits import BITMAP_INK
+
+        ink = rng.uniform(*BITMAP_INK, len(images))
     for i in np.flatnonzero(which):
+        if mode == "bitmap":
+            out[i] = _bitmap_counts(images[i] if big is None else big[i], int(side[i]), size, ink[i])
+            continue
         small = Image.fromarray(images[i]).resize((side[i], side[i]), Image.Resampling.BOX)
         up = np.asarray(small.resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
         # a thin line averaged into big pixels turns grey; scanners and bitmap makers (the digits'
         # 0..16 counts) keep full contrast, so the darkest ink is stretched back to 255
         out[i] = np.clip(np.rint(up * (255.0 / max(up.max(), 1.0))), 0, 255).astype(np.uint8)
     return out
+
+
+def _bitmap_counts(image: np.ndarray, side: int, size: int, ink: float | None = None) -> np.ndarray:
+    """uint8 ``[H, H]`` glyph → uint8 ``[size, size]`` made as UCI optdigits made scikit-learn's digits:
+    the ink box fitted (aspect kept, centred) into a binary bitmap of ``BLOCK * side`` pixels (half ink
+    counts as on), its strokes thickened or thinned until about ``ink`` of the bitmap is on (NIST's
+    stroke-width normalisation; None: as drawn), on-pixels counted per block and the counts scaled
+    up as the eval loader does."""
+    from PIL import Image
+
+    from glyphlab.data.digits import BLOCK, block_counts, even_ink, upscale
+
+    full = BLOCK * side
+    rows, cols = np.flatnonzero((image >= 128).any(1)), np.flatnonzero((image >= 128).any(0))
+    if rows.size == 0:
+        return np.zeros((size, size), np.uint8)
+    crop = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    scale = full / max(crop.shape)
+    h, w = min(full, max(1, round(crop.shape[0] * scale))), min(full, max(1, round(crop.shape[1] * scale)))
+    bitmap = np.zeros((full, full), bool)
+    top, left = (full - h) // 2, (full - w) // 2
+    inked = np.asarray(Image.fromarray(crop).resize((w, h), Image.Resampling.BILINEAR)) >= 128
+    bitmap[top:top + h, left:left + w] = inked
+    if ink is not None:
+        bitmap = even_ink(bitmap, ink)
+    return upscale(block_counts(bitmap[None]), size)[0]
 
 
 def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
@@ -270,6 +311,8 @@ def _check_style(style: dict) -> dict:
                 "stroke_rotation", "stroke_scale", "fit", "join", "split"):
         if style[key] < 0:
             raise DataError(f"{key} must be >= 0, got {style[key]}")
+    if style["low_res_mode"] not in LOW_RES_MODES:
+        raise DataError(f"low_res_mode must be one of {', '.join(LOW_RES_MODES)}, got {style['low_res_mode']!r}")
     if not 0 <= style["low_res_p"] <= 1:
         raise DataError(f"low_res_p must be a probability in [0, 1], got {style['low_res_p']}")
     if style["supersample"] not in (1, 2, 3, 4, 5, 6, 7, 8):
