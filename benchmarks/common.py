@@ -32,10 +32,10 @@ TARGETS = {
 # Sizes for a full run; --quick uses QUICK. Tests pass tiny values to the section functions.
 FULL = dict(repeats=3, n_images=4096, epochs=3, steps=30, startup_repeats=5, synth_samples=200,
             sweep_args=("model=cnn", "seed=0,1,2,3", "trainer.max_epochs=2"), sweep_repeats=2, e2e_repeats=2,
-            compile=True)
+            compile=True, precision_seeds=(0, 1, 2))
 QUICK = dict(repeats=1, n_images=1024, epochs=2, steps=8, startup_repeats=2, synth_samples=50,
              sweep_args=("model=cnn", "seed=0,1,2,3", "trainer.max_epochs=1", "data.samples_per_class=60"),
-             sweep_repeats=1, e2e_repeats=1, compile=False)
+             sweep_repeats=1, e2e_repeats=1, compile=False, precision_seeds=())
 
 
 class Row(NamedTuple):
@@ -131,10 +131,12 @@ def quiet_lightning() -> None:
 
 
 def steps_rate(cfg, steps: int = 30, batch_size: int | None = None, nchw: bool = False,
-               compiled: bool = False) -> float:
+               compiled: bool = False, bf16: bool = False, cpu_rates: list | None = None) -> float:
     """img/s of ``steps`` raw-loop training steps after 3 warm-up steps, the input already in
     float (the step alone is timed). ``nchw``: conv weights back in contiguous NCHW memory (the
-    CNN is built channels_last); ``compiled``: the net under ``torch.compile``."""
+    CNN is built channels_last); ``compiled``: the net under ``torch.compile``; ``bf16``: forward
+    and loss under CPU bf16 autocast, as Lightning's ``precision=bf16-mixed`` runs them.
+    ``cpu_rates`` (when given) receives the same steps' images per CPU-second of this process."""
     import torch
     from torch.nn import functional as F
 
@@ -152,12 +154,15 @@ def steps_rate(cfg, steps: int = 30, batch_size: int | None = None, nchw: bool =
     started = None
     for i in range(steps + 3):
         if i == 3:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
         x, y = x_all[i * batch_size:(i + 1) * batch_size], labels[i * batch_size:(i + 1) * batch_size]
-        loss = F.cross_entropy(step_net(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(step_net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    if cpu_rates is not None:
+        cpu_rates.append(steps * batch_size / (time.process_time() - cpu))
     return steps * batch_size / (time.perf_counter() - started)
 
 

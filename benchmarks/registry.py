@@ -25,7 +25,15 @@ def _flops(size, shared):
     from benchmarks.flops import bench_flops
 
     return bench_flops(steps=size["steps"], repeats=size["repeats"],
-                       lightning_rate=shared.get("lightning_rates", {}).get("cnn"))
+                       lightning_rate=shared.get("lightning_rates", {}).get("cnn"),
+                       lightning_rates=shared.get("precision_rates"))
+
+
+def _precision(size, shared):
+    from benchmarks.precision import bench_precision
+
+    return bench_precision(n_images=size["n_images"], epochs=size["epochs"], repeats=size["repeats"],
+                           seeds=size["precision_seeds"], shared=shared.setdefault("precision_rates", {}))
 
 
 def _fastpaths(size, shared):
@@ -67,7 +75,8 @@ def _e2e(size, shared):
 SECTIONS = {
     "train": _train,          # img/s of glyphlab's Lightning path vs a hand-written PyTorch loop (cnn, mlp)
     "loader": _loader,        # TensorBatches (whole-tensor index batches) vs DataLoader(TensorDataset)
-    "flops": _flops,          # achieved training FLOP/s of the CNN vs this machine's float32 matmul peak
+    "precision": _precision,  # bf16-mixed vs 32-true: training and inference img/s, accuracy of real runs over seeds
+    "flops": _flops,          # achieved training FLOP/s of the CNN vs this machine's matmul peak, float32 and bf16
     "fastpaths": _fastpaths,  # channels_last, torch.compile, batch size and thread count, vs the default CNN step
     "startup": _startup,      # `run.py --cfg job` wall time and imports; process start → first training step
     "synth": _synth,          # stroke synthesizer images/s per core (runes, kana at 32×32); the data set cache

@@ -7,38 +7,48 @@ import time
 from benchmarks.common import Row, build_net, compose, glyph_tensors, judge, median, quiet_lightning, spread
 
 
-def lightning_epoch_rates(cfg, images, labels, epochs: int) -> list[float]:
+def lightning_epoch_rates(cfg, images, labels, epochs: int, augmenter=None, cpu_rates: list | None = None) -> list[float]:
     """img/s of each epoch after the first, trained the way ``TorchFamily.fit`` trains:
-    GlyphClassifier over TensorBatches under the ``cfg.trainer`` Trainer, with its checkpoint
-    callback. No validation set (the raw loop has none) and no progress bar or MLflow callback.
+    GlyphClassifier over TensorBatches under the ``cfg.trainer`` Trainer (its precision made
+    concrete as in a run), with its checkpoint callback and ``augmenter`` (online augmentation, if
+    any). No validation set (the raw loop has none) and no progress bar or MLflow callback.
 
     An epoch is timed from its start to the next one's start, so whatever Lightning does between
-    epochs (checkpointing, hooks) is counted.
+    epochs (checkpointing, hooks) is counted. ``cpu_rates`` (when given) receives the same epochs'
+    images per CPU-second of this process: on a machine shared with other jobs, the work a step
+    costs is steadier than its wall time.
     """
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
     from glyphlab.models.lit import GlyphClassifier, TensorBatches
+    from glyphlab.models.torch_adapter import resolve_precision
 
     quiet_lightning()
     starts: list[float] = []
+    cpu: list[float] = []
 
     class Clock(pl.Callback):
         def on_train_epoch_start(self, trainer, module):
             starts.append(time.perf_counter())
+            cpu.append(time.process_time())
 
         def on_train_end(self, trainer, module):
             starts.append(time.perf_counter())
+            cpu.append(time.process_time())
 
     net, optimizer = build_net(cfg)
-    module = GlyphClassifier(net, optimizer)
+    module = GlyphClassifier(net, optimizer, augmenter=augmenter)
     batches = TensorBatches(images, labels, cfg.model.batch_size, shuffle=True, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = instantiate(cfg.trainer, max_epochs=epochs, logger=False, default_root_dir=tmp,
+                              precision=resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator),
                               enable_progress_bar=False, enable_model_summary=False,
                               callbacks=[Clock(), pl.callbacks.ModelCheckpoint(dirpath=tmp, save_last=True,
                                                                               save_top_k=0)])
         trainer.fit(module, batches)
+    if cpu_rates is not None:
+        cpu_rates.extend(len(images) / (b - a) for a, b in zip(cpu[1:-1], cpu[2:]))
     return [len(images) / (b - a) for a, b in zip(starts[1:-1], starts[2:])]
 
 

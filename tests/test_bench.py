@@ -11,7 +11,7 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))   # benchmarks/ is not installed: it lives beside run.py
 
-from benchmarks import augment, common, fastpaths, flops, loader, report, startup, synth, train  # noqa: E402
+from benchmarks import augment, common, fastpaths, flops, loader, precision, report, startup, synth, train  # noqa: E402
 from benchmarks.__main__ import main  # noqa: E402
 
 
@@ -31,8 +31,19 @@ def test_train_loader_flops_fastpaths_run_tiny():
     cfg = common.compose(["model=cnn"])
     assert flops.training_flops_per_image(cfg, batch_size=4) > 1e6
     assert flops.matmul_peak(sizes=(64,), min_seconds=0.01)[0] > 0
-    _ok(flops.bench_flops(steps=1, repeats=1, lightning_rate=100.0, widths=((),)), "flops")
+    _ok(flops.bench_flops(steps=1, repeats=1, lightning_rate=100.0, widths=((),),
+                          lightning_rates={"cnn on runes": {"32-true": 100.0, "bf16-mixed": 150.0}}), "flops")
+    assert flops.matmul_peak(sizes=(64,), min_seconds=0.01, dtype=torch.bfloat16)[0] > 0
     _ok(fastpaths.bench_fastpaths(steps=1, repeats=1, with_compile=False), "fastpaths")
+
+
+def test_precision_section_runs_tiny_and_hands_its_rates_to_flops():
+    rates = {}
+    rows = precision.bench_precision(n_images=256, epochs=2, repeats=1, seeds=(), shared=rates)
+    _ok(rows, "precision")
+    assert set(rates) == {"cnn on runes", "read_real on greek"}
+    assert all(set(r) == {"32-true", "bf16-mixed", "32-true/cpu", "bf16-mixed/cpu"} and min(r.values()) > 0
+               for r in rates.values())
 
 
 def test_synth_and_augment_run_tiny():

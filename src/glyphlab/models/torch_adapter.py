@@ -67,15 +67,17 @@ class TorchFamily(Family):
         root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(workdir)
         checkpoints = Path(root) / "checkpoints"
         callbacks = build_callbacks(cfg.get("callbacks"), checkpoints)
+        precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
         try:
-            trainer = instantiate(cfg.trainer, logger=ExtraMetricsToMlflow(), default_root_dir=root, callbacks=callbacks)
+            trainer = instantiate(cfg.trainer, logger=ExtraMetricsToMlflow(), default_root_dir=root, callbacks=callbacks,
+                                  precision=precision)
         except Exception as e:  # noqa: BLE001
             raise refused("trainer", cfg.trainer, e) from None
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path is not None:
             check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
         if trainer.is_global_zero:  # DDP: a process of rank ≥ 1 has no MLflow run (glyphlab.distributed)
-            mlflow.set_tag("checkpoints", str(checkpoints))
+            mlflow.set_tags({"checkpoints": str(checkpoints), "precision": precision})
         trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
         metrics, summary = keep_best(trainer, module)
         metrics.update({"train/passes_per_epoch": passes, "train/steps_per_epoch": len(train_batches)})
@@ -119,6 +121,39 @@ class TorchFamily(Family):
                 x = torch.from_numpy(images).unsqueeze(1).float() / 255.0     # [N, 1, S, S] in 0..1
                 return torch.softmax(net(x), dim=-1).numpy()
         return predict_proba
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX-BF16): there oneDNN's bf16
+    kernels beat float32 (BENCHMARKS.md, precision); elsewhere bf16 is emulated and no faster. torch's
+    own probe of the CPU (``torch.cpu.get_capabilities``), else the kernel's flags in /proc/cpuinfo."""
+    import torch
+
+    probe = getattr(torch.cpu, "get_capabilities", None)
+    if probe is not None:
+        capabilities = probe()
+        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision, accelerator="auto") -> str:
+    """``trainer.precision``, with ``auto`` made concrete: ``bf16-mixed`` on the device Lightning will
+    train on when it computes bf16 natively (a CUDA GPU with ``torch.cuda.is_bf16_supported()``, a CPU
+    with AVX512-BF16/AMX), ``32-true`` elsewhere (MPS, older CPUs). Any other value is kept as given."""
+    if str(precision) != "auto":
+        return precision
+    import torch
+
+    accelerator = str(accelerator or "auto")
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
+    if accelerator == "mps" or (accelerator == "auto" and torch.backends.mps.is_available()):
+        return "32-true"
+    return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
 
 
 def build_callbacks(cfg_callbacks, checkpoints: Path) -> list:
