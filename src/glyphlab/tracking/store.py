@@ -40,6 +40,17 @@ def store_note(cfg_tracking) -> str:
     return "  (the default store: ./mlruns/mlflow.db of the current folder; tracking.uri= to change)"
 
 
+def ui_link(uri: str, experiment_id: str) -> str:
+    """The experiment's runs table in the MLflow UI (``mlflow ui``'s default address for a local store).
+
+    MLflow 3's UI shows an experiment as its sidebar's GenAI / Model training switch says, and a
+    browser that never flipped it is on GenAI: the experiment opens on the traces Overview, whatever
+    its ``mlflow.experimentKind``. ``workflowType=machine_learning`` in the link flips it for the visit.
+    """
+    base = uri.rstrip("/") if is_server(uri) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
 def quiet_progress_bars() -> None:
     """MLflow draws a progress bar for every artifact it reads back (logging or loading a model does):
     noise in a run's output, in sweep logs and in reports. A user who wants them sets the variable to true."""
