@@ -45,7 +45,7 @@ def train_only(cfg: DictConfig) -> float:
     from glyphlab import augment
     from glyphlab import data as datasets
     from glyphlab import models
-    from glyphlab.experiment import class_weights, limit_threads, seed_everything
+    from glyphlab.steps import class_weights, limit_threads, seed_everything
 
     family = models.family(cfg.model.adapter)
     limit_threads(cfg.get("threads"), with_torch=True)

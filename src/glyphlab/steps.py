@@ -1,0 +1,186 @@
+"""The steps that :func:`glyphlab.experiment.run` tells, one function each: threads and seeds for the
+process, the (augmented) training data and its class weights, eval_data matched to the model's
+classes, and the evaluations on the test split and on eval_data with their logged artifacts.
+Rank ≥ 1 of a DDP run (:mod:`glyphlab.distributed`) builds its training inputs with the same ones.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from glyphlab import data as datasets
+from glyphlab import usable_cores
+from glyphlab.data import GlyphSet
+from glyphlab.errors import ConfigError, DataError
+
+log = logging.getLogger("glyphlab.experiment")  # the run's lines under one name in its run.log
+
+
+def augmented_train(cfg, family, glyphs: GlyphSet, train, tmp: Path):
+    """The train split with offline augmented copies appended (uint8 ``[N', H, W]``, its labels);
+    logs ``train_samples.png`` and, with an augmentation, ``augmentation_samples.png``."""
+    import mlflow
+
+    from glyphlab import evaluate
+
+    augmentation = cfg.augmentation
+    if not family.online_augmentation and augmentation.mode == "online":
+        # this family sees no batches: give it the same transform as materialised copies instead
+        augmentation = OmegaConf.merge(augmentation, {"mode": "offline"})
+        log.warning(f"glyphlab: {cfg.model.name} cannot augment online; using {augmentation.copies} offline copies")
+    mlflow.set_tag("augmentation_mode", augmentation.mode)
+    if augmentation.mode == "offline" and not augmentation.get("copies"):
+        x_train, y_train = glyphs.images[train], glyphs.labels[train]  # nothing to add: no torch/kornia import
+    else:
+        from glyphlab import augment  # torch + kornia: ~3 CPU-s of an sklearn run's start (BENCHMARKS.md)
+
+        x_train, y_train = augment.inflate(glyphs.images[train], glyphs.labels[train], augmentation, cfg.seed)
+    shown = np.random.default_rng(cfg.seed).permutation(len(x_train))[:64]
+    evaluate.save_image_grid(x_train[shown], y_train[shown], glyphs.classes, tmp / "train_samples.png",
+                             title="training samples")
+    mlflow.log_artifact(tmp / "train_samples.png")
+    if cfg.augmentation.name != "none":  # what the model saw: originals beside augmented versions
+        from glyphlab import augment
+
+        augment.preview(glyphs.images[train], augmentation, tmp / "augmentation_samples.png", seed=cfg.seed)
+        mlflow.log_artifact(tmp / "augmentation_samples.png")
+    return x_train, y_train
+
+
+def class_weights(cfg, y_train: np.ndarray, n_classes: int):
+    """float32 ``[n_classes]`` loss weights for ``data.class_weights: balanced``, else None."""
+    if cfg.data.get("class_weights") == "balanced":
+        return datasets.class_weights(y_train.ravel(), n_classes)  # sequences: positions pooled
+    if cfg.data.get("class_weights") not in (None, "none"):
+        raise ConfigError(f"data.class_weights must be null or 'balanced', got {cfg.data.class_weights!r}")
+    return None
+
+
+def evaluate_test(cfg, glyphs: GlyphSet, proba, test, tmp: Path) -> dict:
+    """Metrics, confusion matrix and a sheet of predictions on the test split (artifacts logged)."""
+    import mlflow
+
+    from glyphlab import evaluate
+
+    y_test = glyphs.labels[test]
+    pred = proba(glyphs.images[test]).argmax(-1)
+    metrics = evaluate.classification_metrics(y_test, pred, glyphs.classes, "test")
+    cm = evaluate.confusion(y_test, pred, glyphs.n_classes)
+    evaluate.save_confusion(cm, glyphs.classes, tmp / "confusion_matrix.png", tmp / "confusion_matrix.csv",
+                            title=f"{cfg.model.name} on {cfg.data.name}: test accuracy {metrics['test/accuracy']:.3f}")
+    mlflow.log_artifact(tmp / "confusion_matrix.png")
+    mlflow.log_artifact(tmp / "confusion_matrix.csv")
+    shown = np.random.default_rng(cfg.seed).permutation(len(test))[:64]
+    evaluate.save_image_grid(glyphs.images[test][shown], y_test[shown], glyphs.classes,
+                             tmp / "test_predictions.png", predicted=pred[shown],
+                             title="test samples: prediction (true label when wrong, in red)")
+    mlflow.log_artifact(tmp / "test_predictions.png")
+    return metrics
+
+
+def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
+    """Cap the threads of torch and of the BLAS under numpy/sklearn; returns the number in force.
+
+    ``threads`` (the ``threads`` config key) wins when given. Otherwise, under
+    ``hydra/launcher=joblib``, each of the ``n_jobs`` parallel jobs gets ``cores // n_jobs``
+    (at least 1) so they share the cores instead of oversubscribing them; under
+    ``hydra/launcher=ray``, the ``num_cpus`` its task reserved; else all cores.
+    ``with_torch=False`` (sklearn runs) leaves torch unimported: its import is ~2.5 CPU-s of start-up.
+    """
+    from threadpoolctl import threadpool_limits
+
+    # OpenMP threads sleep at a barrier instead of spinning: while another process holds a core, a
+    # spinning thread keeps its partner off the CPU (BENCHMARKS.md, fastpaths: OMP_WAIT_POLICY).
+    # libgomp reads this when torch loads, hence before the first `import torch`.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    torch = None
+    if with_torch or "torch" in sys.modules:
+        import torch
+
+    if threads is None:
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher if HydraConfig.initialized() else {}
+        if "joblib" in str(launcher.get("_target_", "")):
+            cores = usable_cores()
+            n_jobs = int(launcher.get("n_jobs") or -1)
+            n_jobs = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+            threads = max(1, cores // n_jobs)
+        elif str(launcher.get("_target_", "")).endswith("RayLauncher"):  # the cores the job's Ray task reserved
+            threads = max(1, int(launcher.ray.remote.get("num_cpus") or 1))
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError(f"threads must be at least 1 (or null), got {threads}")
+        if torch is not None:
+            torch.set_num_threads(threads)
+        threadpool_limits(threads)
+    if torch is None:  # the BLAS: `threads`, or one per core
+        return threads or usable_cores()
+    return torch.get_num_threads()
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    try:  # numpy takes 0 .. 2**32 - 1; the split, the estimators and the augmentation all use it
+        np.random.seed(seed)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"seed must be an integer from 0 to 2**32 - 1, got {seed!r} (numpy: {e})") from None
+    random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def load_eval_data(cfg, glyphs: GlyphSet) -> tuple[GlyphSet, np.ndarray, np.ndarray]:
+    """``eval_data`` with its classes matched by name (the character) to the model's, ``glyphs``.
+
+    Returns ``(other, keep, y_true)``: the set, which of its samples are kept (bool ``[N]``: all,
+    or those of known classes with ``eval_data.ignore_unknown``) and their labels as model class
+    indices (int64 ``[n_kept]``). Raises before any training when the sizes or classes do not fit.
+    """
+    other = datasets.load(OmegaConf.to_container(cfg.eval_data, resolve=True), cache_dir=cfg.cache_dir)
+    if other.image_size != glyphs.image_size:
+        raise ConfigError(f"eval_data.image_size ({other.image_size}) must equal data.image_size "
+                          f"({glyphs.image_size}), the size the model was trained on")
+    index = {name: i for i, name in enumerate(glyphs.classes)}
+    unknown = [name for name in other.classes if name not in index]
+    keep = np.ones(len(other), dtype=bool)
+    if unknown:
+        if not cfg.eval_data.get("ignore_unknown"):
+            raise DataError(f"eval_data has {len(unknown)} class(es) the model does not know: "
+                            f"{' '.join(unknown[:30])}{' …' if len(unknown) > 30 else ''} "
+                            f"(model classes: {' '.join(glyphs.classes[:30])}); set eval_data.ignore_unknown=true to drop them")
+        keep = np.isin(other.labels, [i for i, n in enumerate(other.classes) if n in index])
+        log.warning(f"glyphlab: eval_data: dropped {int((~keep).sum())} samples of {len(unknown)} unknown classes")
+    mapping = np.array([index.get(n, -1) for n in other.classes])
+    return other, keep, mapping[other.labels[keep]]
+
+
+def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarray, elsewhere) -> dict:
+    """Test the trained model on ``eval_data`` (``elsewhere``, from :func:`load_eval_data`);
+    ``train``: the training split's indices into ``glyphs``, shown beside the worst-read eval classes."""
+    import mlflow
+
+    from glyphlab import evaluate
+
+    other, keep, y_true = elsewhere
+    pred = proba(other.images[keep]).argmax(-1)
+    metrics = evaluate.classification_metrics(y_true, pred, glyphs.classes, "eval")
+    metrics["eval/n_samples"] = int(keep.sum())
+    mlflow.log_metrics(metrics)
+    cm = evaluate.confusion(y_true, pred, glyphs.n_classes)
+    evaluate.save_confusion(cm, glyphs.classes, tmp / "eval_confusion_matrix.png", tmp / "eval_confusion_matrix.csv",
+                            title=f"{cfg.model.name} trained on {cfg.data.name}, tested on {cfg.eval_data.name}: "
+                                  f"{metrics['eval/accuracy']:.3f}")
+    mlflow.log_artifact(tmp / "eval_confusion_matrix.png")
+    mlflow.log_artifact(tmp / "eval_confusion_matrix.csv")
+    evaluate.save_eval_samples(glyphs.images[train], glyphs.labels[train], other.images[keep], y_true, pred,
+                               glyphs.classes, tmp / "eval_samples.png", seed=cfg.seed,
+                               title="worst-read classes: training images | real images (red: read as, true in brackets)")
+    mlflow.log_artifact(tmp / "eval_samples.png")
+    return metrics
