@@ -111,7 +111,11 @@ def test_trainer_option_instantiates(name, tmp_path):
     cfg = compose([f"trainer={name}", "trainer.accelerator=cpu"])   # this machine may have no GPU
     if cfg.trainer.get("strategy") == "ddp":
         cfg = compose([f"trainer={name}", "trainer.accelerator=cpu", "trainer.devices=1"])
-    trainer = instantiate(cfg.trainer, logger=False, default_root_dir=str(tmp_path), enable_progress_bar=False)
+    from glyphlab.models.torch_adapter import resolve_precision
+
+    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)   # `auto` is glyphlab's, as in a run
+    trainer = instantiate(cfg.trainer, logger=False, default_root_dir=str(tmp_path), enable_progress_bar=False,
+                          precision=precision)
     assert isinstance(trainer, pl.Trainer) and trainer.max_epochs == cfg.trainer.max_epochs
 
 
