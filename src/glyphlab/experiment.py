@@ -52,6 +52,7 @@ def main(cfg: DictConfig) -> float:
 
 def run(cfg: DictConfig) -> float:
     from glyphlab import distributed, models, tracking
+    from glyphlab.tracking.inputs import log_dataset
 
     if not distributed.is_rank_zero():  # a DDP process Lightning started for rank ≥ 1: it trains, rank 0 logs
         return distributed.train_only(cfg)
@@ -70,6 +71,9 @@ def run(cfg: DictConfig) -> float:
         train, val, test = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
         # eval_data is loaded and its classes matched to the model's now, not after a whole training.
         elsewhere = load_eval_data(cfg, glyphs) if cfg.get("eval_data") else None
+        log_dataset(cfg.data, glyphs, "training", cfg.cache_dir)  # the runs table's Dataset column
+        if elsewhere is not None:
+            log_dataset(cfg.eval_data, elsewhere[0], "evaluation", cfg.cache_dir)
         phases.mark("data_ready")
 
         # 2. Augmentation: offline copies of the train split (online happens per batch in training).
@@ -99,13 +103,14 @@ def run(cfg: DictConfig) -> float:
             metrics.update(evaluate_elsewhere(cfg, glyphs, fitted.predict_proba, tmp, train, elsewhere))
 
         # 5. The model itself, as a pyfunc that takes raw images (its preprocessing goes with it).
+        model_uri = None
         if cfg.tracking.log_model:
             from glyphlab import serving
 
-            serving.log_model(cfg, family, fitted.model, glyphs)
-        run_id = active.info.run_id
+            model_uri = serving.log_model(cfg, family, fitted.model, glyphs)
+        run_id, experiment_id = active.info.run_id, active.info.experiment_id
 
-    print_summary(cfg, metrics, run_id, fitted.summary)
+    print_summary(cfg, metrics, run_id, fitted.summary, model_uri, experiment_id)
     return val_accuracy
 
 
@@ -119,9 +124,12 @@ def check_config(cfg: DictConfig, family=None) -> None:
     (family or models.family(cfg.model.adapter)).check_config(cfg)
 
 
-def print_summary(cfg, metrics: dict, run_id: str, training: str = "") -> None:
-    """The run's few lines on stdout; ``training``: how training ended (the family's words)."""
+def print_summary(cfg, metrics: dict, run_id: str, training: str = "", model_uri: str | None = None,
+                  experiment_id: str | None = None) -> None:
+    """The run's few lines on stdout; ``training``: how training ended (the family's words);
+    ``model_uri``: the logged model's MLflow 3 URI (``models:/m-…``)."""
     from glyphlab.tracking import store_note, tracking_uri
+    from glyphlab.tracking.store import ui_link
 
     uri = tracking_uri(cfg.tracking)
     lines = [f"model {cfg.model.name}  data {cfg.data.name}  augmentation {cfg.augmentation.name}  seed {cfg.seed}",
@@ -133,13 +141,17 @@ def print_summary(cfg, metrics: dict, run_id: str, training: str = "") -> None:
     if "eval/accuracy" in metrics:
         lines.append(f"eval/accuracy {metrics['eval/accuracy']:.4f} on {cfg.eval_data.name}")
     lines.append(f"MLflow run {run_id}")
-    if cfg.tracking.log_model:
+    if model_uri:
         elsewhere = f" --tracking-uri {uri}" if cfg.tracking.get("uri") else ""
-        lines.append(f"draw on it: python -m glyphlab.draw --model runs:/{run_id}/model{elsewhere}")
+        lines.append(f"model {model_uri}  (also runs:/{run_id}/model)")
+        lines.append(f"draw on it: glyphlab draw --model {model_uri}{elsewhere}")
+    link = ui_link(uri, experiment_id) if experiment_id is not None else None
     if uri.startswith(("http://", "https://")):
-        lines.append(f"open it: {uri}")
+        lines.append(f"open it: {link or uri}")
     else:
         lines.append(f"open it: mlflow ui --backend-store-uri {uri}{store_note(cfg.tracking)}")
+        if link:  # MLflow 3's UI opens on its GenAI view unless told (tracking.store.ui_link)
+            lines.append(f"         {link}")
     log.info("\n".join(lines))  # console and the job's run.log (conf/hydra/job_logging/glyphlab.yaml)
 
 
