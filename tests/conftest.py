@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -47,11 +49,44 @@ def compose(overrides=()):
         return hydra_compose(config_name="config", overrides=list(overrides))
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    """Whether the MLflow server at ``url`` answers its /health check."""
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 def cli(*args, cwd=None, env=None, timeout=600):
     """Run `python run.py ARGS` in a subprocess; returns the CompletedProcess."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd or ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def logged_run(tmp: Path, overrides) -> tuple[str, str]:
+    """(tracking URI, run id) of one real run of ``overrides`` (in-process, as `python run.py` would
+    run it) in a store and data cache of its own under ``tmp``; the run is FINISHED."""
+    from glyphlab.experiment import run
+    from glyphlab.tracking import tracking_uri
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+        mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))
+        cfg = compose(overrides)
+        run(cfg)
+        uri = tracking_uri(cfg.tracking)
+    _, runs = all_runs(uri)
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    return uri, runs[0].info.run_id
 
 
 def all_runs(uri):

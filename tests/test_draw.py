@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, compose
+from conftest import ROOT, logged_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -34,21 +34,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture(scope="module")
 def rune_model(tmp_path_factory):
     """(tracking URI, run id) of a real CNN run on runes in a temp store."""
-    from glyphlab.experiment import run
-    from glyphlab.tracking import tracking_uri
-
-    tmp = tmp_path_factory.mktemp("draw")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
-        mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))
-        cfg = compose(DRAW_RUN)
-        run(cfg)
-        uri = tracking_uri(cfg.tracking)
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    return uri, found.info.run_id
+    return logged_run(tmp_path_factory.mktemp("draw"), DRAW_RUN)
 
 
 @pytest.fixture(scope="module")

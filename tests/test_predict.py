@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import compose
+from conftest import compose, logged_run
 
 RUNES = "ᚠᚢᚦᚫᚱᚲᚷᚹᚺᚾᛁᛃᛇᛈᛉᛋᛏᛒᛖᛗᛚᛜᛞᛟ"
 # Enough data and epochs that the sklearn MLP reads fresh runes; still a few seconds.
@@ -22,22 +22,7 @@ SKLEARN_RUN = ["model=sklearn_mlp", "data=runes", "data.samples_per_class=40", "
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(tracking URI, run id) of a real sklearn_mlp run on runes, shared by this module's tests."""
-    from glyphlab.experiment import run
-    from glyphlab.tracking import tracking_uri
-
-    tmp = tmp_path_factory.mktemp("predict")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
-        mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))
-        cfg = compose(SKLEARN_RUN)
-        run(cfg)
-        uri = tracking_uri(cfg.tracking)
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    return uri, runs[0].info.run_id
+    return logged_run(tmp_path_factory.mktemp("predict"), SKLEARN_RUN)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 import gzip
 import os
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, TINY, TINY_SKLEARN, all_runs, cli, compose
+from conftest import ROOT, TINY, TINY_SKLEARN, all_runs, cli, compose, free_port
 
 
 def draw_folder(root, classes="ab", per_class=6, size=20):
@@ -45,12 +44,6 @@ def assert_nothing_running(uri):
     _, runs = all_runs(uri) if os.path.exists(uri.removeprefix("sqlite:///")) else (None, [])
     assert all(r.info.status != "RUNNING" for r in runs)
     return runs
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def case_missing_root(tmp):

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,16 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli
+from conftest import cli, free_port, healthy
 
 TINY_SKLEARN_SWEEP = ["model=sklearn_mlp", "seed=0,1", "data.samples_per_class=12", "data.image_size=16",
                       "model.max_epochs=2", "tracking.log_model=false"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(ready, what: str, timeout: float = 120.0, proc=None, log: Path | None = None):
@@ -45,14 +38,6 @@ def wait_until(ready, what: str, timeout: float = 120.0, proc=None, log: Path | 
         time.sleep(0.5)
     tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
     raise AssertionError(f"{what} did not come up within {timeout:.0f}s\n{tail}")
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
@@ -68,7 +53,7 @@ def mlflow_server(backend_uri: str, tmp: Path):
                                  "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_until(lambda: _healthy(url), f"mlflow server ({backend_uri})", proc=proc, log=log)
+        wait_until(lambda: healthy(url), f"mlflow server ({backend_uri})", proc=proc, log=log)
         yield url
     finally:
         # the server and its worker processes share the session started above
