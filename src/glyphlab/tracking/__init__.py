@@ -6,9 +6,11 @@ elsewhere (another SQLite file, a tracking server). A sweep's parent run id is h
 its jobs through a file in the sweep directory, so jobs in other processes or on other
 machines (joblib, submitit, ray) find it without an in-process active-run stack.
 
-``store`` opens the store, ``runs`` runs one experiment's run, ``sweep`` holds the sweep's parent
-run, ``jobs`` the records its jobs leave, ``liveness`` ends the runs of processes that died; their
-public names are importable from here (``glyphlab.tracking.SweepCallback`` is the Hydra callback's ``_target_``).
+``store`` opens the store, ``runs`` runs one experiment's run (``inputs``: its data sets as MLflow
+inputs), ``sweep`` holds the sweep's parent run, ``jobs`` the records its jobs leave, ``progress``
+the sweep's lines and report, ``liveness`` ends the runs of processes that died. The public names
+of store, runs, sweep, jobs and liveness are importable from here (``glyphlab.tracking.SweepCallback``
+is the Hydra callback's ``_target_``).
 """
 from glyphlab.errors import TrackingError
 from glyphlab.tracking.jobs import JOBS_DIR, job_names, read_jobs, write_job
