@@ -81,6 +81,6 @@ SECTIONS = {
     "startup": _startup,      # `run.py --cfg job` wall time and imports; process start → first training step
     "synth": _synth,          # stroke synthesizer images/s per core (runes, kana at 32×32); the data set cache
     "augment": _augment,      # online augmentation images/s per option and its share of a CNN step
-    "sweep": _sweep,          # a 4-job sweep, sequential vs hydra/launcher=joblib n_jobs=2
+    "sweep": _sweep,          # a 6-job sweep: sequential wall vs its fits; jobs/min sequential and joblib n_jobs=2
     "e2e": _e2e,              # `python run.py model=cnn data=runes`: wall time and test accuracy
 }
