@@ -1,9 +1,10 @@
 """The project's own stroke table for common ways of writing a character that no stroke source has.
 
 Real writers do not all write a character the same way: an open or a closed 4, a 7 with a bar,
-a 1 with a flag and a base, a 9 with a straight tail, a two-storey a, a y with a straight tail,
-a closed θ. A model that has only seen one of them reads the others as something else
-(experiments/synth_to_real: real 7s with a bar read as 1/3/9, straight-tailed 9s as 3).
+a 1 with a flag and a base, a 9 with a straight or a hooked tail, a flat-topped 3, a two-storey a,
+a y with a straight tail, a closed θ. A model that has only seen one of them reads the others as
+something else (experiments/synth_to_real: real 7s with a bar read as 1/3/9, 9s whose tail hooks
+back left as 3).
 
 Coordinates are Hershey units (x right, y down; capitals and digits from y = -12 to the
 baseline at y = 9, lower case from y = -5, descenders to 16), so an allograph is placed in the
@@ -26,8 +27,14 @@ TABLE: dict[str, list[list[list[tuple[float, float]]]]] = {
           [[(6, -7), (11, -12), (11, 9)], [(6, 9), (16, 9)]]],                 # flag and base
     "4": [[[(5, -12), (3, 2), (18, 2)], [(14, -6), (14, 9)]]],                 # open top
     "7": [[[(3, -12), (17, -12), (8, 9)], [(7, -1), (16, -1)]],                # with a bar
-          [[(3, -9), (3, -12), (17, -12), (9, 9)]]],                           # with a serif, one stroke
-    "9": [[_arc(9.5, -6, 6.5, 6, -10, 350), [(16, -7), (15, 9)]]],             # straight tail
+          [[(3, -9), (3, -12), (17, -12), (9, 9)]],                            # with a serif, one stroke
+          [[(3, -8), (4, -12), (17, -12), (8, 9)], [(6, -1), (15, -1)]]],      # serif and bar
+    "9": [[_arc(9.5, -6, 6.5, 6, -10, 350), [(16, -7), (15, 9)]],             # straight tail
+          [_arc(9.5, -6, 6.5, 6, -10, 350),                                      # tail hooked back left
+           [(16, -7), (16, 2), (14.5, 6.5), (11, 8.7), (7, 9), (4, 7.5)]],
+          [_arc(9, -8, 5.5, 4.5, -10, 350),                                      # small loop, long hooked tail
+           [(14.5, -9), (15.5, 0), (15, 5), (12.5, 8.3), (8, 9.2), (3.5, 8)]]],
+    "3": [[[(4, -12), (16, -12), (9, -3)] + _arc(9.5, 3, 6.5, 6, -90, 150)[1:]]],  # flat top (a Z above a bowl)
     "2": [[_arc(10, -6, 6.5, 6, 190, 360)[:-1] + [(16, -6), (3, 9), (17, 9)]]],  # round top, flat base
     "a": [[_arc(9.5, -1.5, 5.5, 3.5, 200, 340) + [(15, -2), (15, 9)],          # two-storey
            _arc(9.5, 4.5, 5.5, 4.5, 300, 40)]],
