@@ -33,7 +33,13 @@ def _precision(size, shared):
     from benchmarks.precision import bench_precision
 
     return bench_precision(n_images=size["n_images"], epochs=size["epochs"], repeats=size["repeats"],
-                           seeds=size["precision_seeds"], shared=shared.setdefault("precision_rates", {}))
+                           shared=shared.setdefault("precision_rates", {}))
+
+
+def _bf16_accuracy(size, shared):
+    from benchmarks.precision import bench_precision_accuracy
+
+    return bench_precision_accuracy(seeds=size["precision_seeds"]) if size["precision_seeds"] else []
 
 
 def _fastpaths(size, shared):
@@ -76,6 +82,7 @@ SECTIONS = {
     "train": _train,          # img/s of glyphlab's Lightning path vs a hand-written PyTorch loop (cnn, mlp)
     "loader": _loader,        # TensorBatches (whole-tensor index batches) vs DataLoader(TensorDataset)
     "precision": _precision,  # bf16-mixed vs 32-true: training and inference img/s, accuracy of real runs over seeds
+    "bf16_accuracy": _bf16_accuracy,  # test / eval accuracy of real runs, bf16-mixed vs 32-true, 3 seeds (~12 runs)
     "flops": _flops,          # achieved training FLOP/s of the CNN vs this machine's matmul peak, float32 and bf16
     "fastpaths": _fastpaths,  # channels_last, torch.compile, batch size and thread count, vs the default CNN step
     "startup": _startup,      # `run.py --cfg job` wall time and imports; process start → first training step

@@ -32,14 +32,15 @@ def test_train_loader_flops_fastpaths_run_tiny():
     assert flops.training_flops_per_image(cfg, batch_size=4) > 1e6
     assert flops.matmul_peak(sizes=(64,), min_seconds=0.01)[0] > 0
     _ok(flops.bench_flops(steps=1, repeats=1, lightning_rate=100.0, widths=((),),
-                          lightning_rates={"cnn on runes": {"32-true": 100.0, "bf16-mixed": 150.0}}), "flops")
+                          lightning_rates={"cnn on runes": {"32-true": 100.0, "bf16-mixed": 150.0,
+                                                            "32-true/cpu": 60.0, "bf16-mixed/cpu": 90.0}}), "flops")
     assert flops.matmul_peak(sizes=(64,), min_seconds=0.01, dtype=torch.bfloat16)[0] > 0
     _ok(fastpaths.bench_fastpaths(steps=1, repeats=1, with_compile=False), "fastpaths")
 
 
 def test_precision_section_runs_tiny_and_hands_its_rates_to_flops():
     rates = {}
-    rows = precision.bench_precision(n_images=256, epochs=2, repeats=1, seeds=(), shared=rates)
+    rows = precision.bench_precision(n_images=256, epochs=2, repeats=1, shared=rates)
     _ok(rows, "precision")
     assert set(rates) == {"cnn on runes", "read_real on greek"}
     assert all(set(r) == {"32-true", "bf16-mixed", "32-true/cpu", "bf16-mixed/cpu"} and min(r.values()) > 0
