@@ -329,7 +329,9 @@ def test_digits():
     assert glyphs.class_counts().min() > 170
     # ink bright on dark: the frame is mostly background
     assert glyphs.images[:, 0, :].mean() < glyphs.images[:, 6:10, 6:10].mean()
-    cfg = OmegaConf.to_container(OmegaConf.load(CONF / "digits.yaml"))
+    from conftest import compose
+
+    cfg = OmegaConf.to_container(compose(["data=digits"]).data, resolve=True)   # as Hydra composes it
     assert load(cfg).images.shape == (1797, cfg["image_size"], cfg["image_size"])
 
 
