@@ -56,10 +56,10 @@ class SurvivingJoblibLauncher(JoblibLauncher):
         returns: Dict[int, JobReturn] = {}
         stalls = 0  # pools lost in a row with no job started: a worker that dies before any job runs
         while pending:
-            try:
+            try:  # a snapshot of pending: Parallel dispatches lazily while finished jobs leave pending
                 for idx, ret in Parallel(**joblib_cfg, return_as="generator_unordered")(
                         delayed(_numbered)(idx, overrides, self.hydra_context, self.config, self.task_function,
-                                           Singleton.get_state()) for idx, overrides in pending.items()):
+                                           Singleton.get_state()) for idx, overrides in list(pending.items())):
                     returns[idx] = ret
                     del pending[idx]
             except BrokenProcessPool as e:  # a worker died; loky has stopped the others with it
