@@ -47,7 +47,7 @@ expose; lengths are fractions of the image side):
                 pens stay smooth and even.
 
 ``python -m glyphlab.data.calibrate`` measures these quantities on real pen trajectories
-(Omniglot); the synthetic sets' defaults come from it (README, "Where the handwriting comes from").
+(Omniglot); the synthetic sets' defaults come from it (docs/data.md, "Where the handwriting comes from").
 
 Drawing the variants into pixels, and their low-resolution copies: :mod:`glyphlab.data.raster`.
 """
