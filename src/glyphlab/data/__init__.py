@@ -78,6 +78,11 @@ def cache_key(cfg: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def cache_path(cfg: dict, cache_dir: str | os.PathLike) -> Path:
+    """The file a set built from ``cfg`` is cached in (whether or not it exists yet)."""
+    return Path(cache_dir) / f"{cfg.get('name', 'data')}-{cache_key(cfg)}.npz"
+
+
 def load(cfg: dict, cache_dir: str | os.PathLike | None = None) -> GlyphSet:
     """Build the glyph set a data config describes, from the cache when it is there.
 
@@ -102,7 +107,7 @@ def _load(cfg: dict, cache_dir) -> GlyphSet:
     # A set read from the user's files (`root`) is never cached: the key is the config, not the files.
     use_cache = cache_dir is not None and cfg.get("cache", True) and not cfg.get("root")
     if use_cache:
-        path = Path(cache_dir) / f"{cfg.get('name', 'data')}-{cache_key(cfg)}.npz"
+        path = cache_path(cfg, cache_dir)
         if path.exists():
             try:
                 return _read(path)

@@ -18,15 +18,16 @@ def log_dataset(cfg_data, glyphs, context: str, cache_dir=None) -> None:
     import mlflow
     from omegaconf import OmegaConf
 
-    from glyphlab.data import cache_key
+    from glyphlab.data import cache_key, cache_path
 
     cfg = OmegaConf.to_container(cfg_data, resolve=True) if not isinstance(cfg_data, dict) else cfg_data
     name = str(cfg.get("name", "data"))
+    cached = cache_path(cfg, cache_dir) if cache_dir is not None else None
     source = None  # None: MLflow names the code that logged it
     if cfg.get("root"):
         source = Path(str(cfg["root"])).expanduser().resolve().as_uri()
-    elif cache_dir is not None and (Path(cache_dir) / f"{name}-{cache_key(cfg)}.npz").exists():
-        source = (Path(cache_dir) / f"{name}-{cache_key(cfg)}.npz").resolve().as_uri()
+    elif cached is not None and cached.exists():
+        source = cached.resolve().as_uri()
     with warnings.catch_warnings():  # MLflow registers two equal sources for file URIs and says so
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
         dataset = mlflow.data.from_numpy(glyphs.images, targets=glyphs.labels, source=source, name=name,
