@@ -202,22 +202,24 @@ def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return np.where(counts > 0, counts.max() / np.maximum(counts, 1), 0.0).astype(np.float32)
 
 
-def normalize_box(images: np.ndarray, margin: float = 0.1, threshold: int = 48) -> np.ndarray:
+def normalize_box(images: np.ndarray, margin: float = 0.1, threshold: int = 48, size: int | None = None) -> np.ndarray:
     """Each glyph's ink bounding box scaled (aspect kept) to fill the image less ``margin`` per side
     and centred — the size/position normalisation of NIST's and MNIST's digits. Makes sets drawn at
     different sizes and positions comparable (synthetic vs real handwriting); empty images stay.
 
-    images: uint8 ``[N, S, S]``, ink bright; ``threshold``: the grey level that counts as ink.
+    images: uint8 ``[N, S, S]``, ink bright; ``threshold``: the grey level that counts as ink;
+    ``size``: the side of the images returned (default S).
     """
     from PIL import Image
 
-    out = np.zeros_like(images)
-    size = images.shape[1]
+    size = images.shape[1] if size is None else size
+    out = np.zeros((len(images), size, size), images.dtype)
     box = max(1, round(size * (1 - 2 * margin)))
     for i, image in enumerate(images):
         rows, cols = np.flatnonzero((image > threshold).any(1)), np.flatnonzero((image > threshold).any(0))
         if rows.size == 0:
-            out[i] = image
+            if size == images.shape[1]:
+                out[i] = image
             continue
         crop = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
         scale = box / max(crop.shape)

@@ -150,21 +150,12 @@ def bitmap_counts(image: np.ndarray, side: int, size: int, ink: float | None = N
     counts as on), its strokes thickened or thinned until about ``ink`` of the bitmap is on (NIST's
     stroke-width normalisation; None: as drawn), on-pixels counted per block and the counts scaled
     up as the eval loader does."""
-    from PIL import Image
-
+    from glyphlab.data import normalize_box
     from glyphlab.data.digits import BLOCK, block_counts, even_ink, upscale
 
-    full = BLOCK * side
-    rows, cols = np.flatnonzero((image >= 128).any(1)), np.flatnonzero((image >= 128).any(0))
-    if rows.size == 0:
+    if not (image >= 128).any():
         return np.zeros((size, size), np.uint8)
-    crop = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    scale = full / max(crop.shape)
-    h, w = min(full, max(1, round(crop.shape[0] * scale))), min(full, max(1, round(crop.shape[1] * scale)))
-    bitmap = np.zeros((full, full), bool)
-    top, left = (full - h) // 2, (full - w) // 2
-    inked = np.asarray(Image.fromarray(crop).resize((w, h), Image.Resampling.BILINEAR)) >= 128
-    bitmap[top:top + h, left:left + w] = inked
+    bitmap = normalize_box(image[None], margin=0.0, threshold=127, size=BLOCK * side)[0] >= 128
     if ink is not None:
         bitmap = even_ink(bitmap, ink)
     return upscale(block_counts(bitmap[None]), size)[0]
