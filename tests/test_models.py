@@ -66,7 +66,7 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero_over_training():
     assert len(rates) == 3 * 4 and rates[0] == pytest.approx(0.1)
     assert all(a > b for a, b in zip(rates, rates[1:]))              # falls at every step, across epochs
     assert rates[-1] < 0.01 and trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0, abs=1e-9)
-    with pytest.raises(ValueError, match="model.scheduler must be null or cosine, got 'step'"):
+    with pytest.raises(ValueError, match="model.scheduler must be one of null, cosine, plateau, got 'step'"):
         GlyphClassifier(MLP(16, 3), lambda p: torch.optim.SGD(p, lr=0.1), scheduler="step")
 
 
@@ -159,6 +159,32 @@ def test_early_stopping_fires_on_a_plateau(store, tmp_path):
     assert {k: fitted.metrics[k] for k in ("train/stopped_epoch", "train/best_epoch")} == {
         "train/stopped_epoch": 2, "train/best_epoch": 0}
     assert fitted.summary == "stopped after epoch 2 (early stop), best epoch 0"
+
+
+def test_plateau_schedule_cuts_the_learning_rate_when_val_accuracy_stops_improving(store, tmp_path):
+    import mlflow
+    from conftest import compose
+
+    from glyphlab.errors import ConfigError
+    from glyphlab.models.torch_adapter import TorchFamily
+
+    cfg = compose(["model=mlp", "model.scheduler=plateau", "model.plateau.patience=0", "model.plateau.factor=0.5",
+                   "model.optimizer.lr=0.001", "model.batch_size=16", "model.min_epoch_steps=0", "trainer.max_epochs=8",
+                   "callbacks.early_stopping.patience=100", "trainer.enable_progress_bar=false"])
+    glyphs = bar_glyphs()
+    with mlflow.start_run() as active:
+        TorchFamily().fit(cfg, glyphs, glyphs.images, glyphs.labels, np.arange(len(glyphs)), None, tmp_path)
+    client = mlflow.tracking.MlflowClient()
+    val, lr = ([h.value for h in client.get_metric_history(active.info.run_id, key)] for key in ("val/accuracy", "train/lr"))
+    # The rule, with patience 0: an epoch whose val/accuracy is not a new best halves the next epoch's rate.
+    expected, best = [0.001], -1.0
+    for accuracy in val[:-1]:
+        expected.append(expected[-1] if accuracy > best else expected[-1] * 0.5)
+        best = max(best, accuracy)
+    assert len(val) == len(lr) == 8 and lr == pytest.approx(expected)
+    assert lr[1] == 0.001 and lr[-1] < 0.001                        # kept while val improves, cut once it stalls
+    with pytest.raises(ConfigError, match=r"model.plateau \(bogus=1\) was refused: .*bogus"):
+        GlyphClassifier(MLP(16, 3), lambda p: torch.optim.SGD(p, lr=0.1), scheduler="plateau", plateau={"bogus": 1})
 
 
 class ZeroTheNetInTheLastEpoch(pl.Callback):

@@ -14,7 +14,7 @@ import numpy as np
 
 # `model.scheduler` values of the torch models (lit.GlyphClassifier); here, free of torch, so the
 # config check before a run can use them too.
-SCHEDULERS = (None, "cosine")
+SCHEDULERS = (None, "cosine", "plateau")
 # Models logged before adapters existed name only their family in glyph_model.json.
 FAMILY_ADAPTERS = {"torch": "glyphlab.models.torch_adapter.TorchFamily",
                    "sklearn": "glyphlab.models.sklearn_adapter.SklearnFamily"}
@@ -82,7 +82,7 @@ def check_scheduler(scheduler) -> None:
     from glyphlab.errors import ConfigError
 
     if scheduler not in SCHEDULERS:
-        raise ConfigError(f"model.scheduler must be null or cosine, got {scheduler!r}")
+        raise ConfigError(f"model.scheduler must be one of null, cosine, plateau, got {scheduler!r}")
 
 
 def n_positions(glyphs) -> int:

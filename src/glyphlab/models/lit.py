@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from glyphlab import phases
+from glyphlab.errors import refused
 from glyphlab.models import check_scheduler
 
 
@@ -81,11 +82,16 @@ class GlyphClassifier(pl.LightningModule):
     """
 
     def __init__(self, net: nn.Module, optimizer, class_weights: torch.Tensor | None = None,
-                 augmenter: nn.Module | None = None, scheduler: str | None = None):
+                 augmenter: nn.Module | None = None, scheduler: str | None = None, plateau: dict | None = None):
         super().__init__()
         check_scheduler(scheduler)
         self.net, self.optimizer_factory, self.augmenter = net, optimizer, augmenter
-        self.scheduler = scheduler
+        self.scheduler, self.plateau = scheduler, dict(plateau or {})
+        if scheduler == "plateau":  # a key or value ReduceLROnPlateau refuses: one line now, not in the middle of fit
+            try:
+                self._plateau_schedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))
+            except Exception as e:  # noqa: BLE001
+                raise refused("model.plateau", self.plateau, e) from None
         self.register_buffer("class_weights", class_weights, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,11 +128,23 @@ class GlyphClassifier(pl.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler is None:
             return optimizer
+        if self.scheduler == "plateau":
+            # plateau: the learning rate is cut (× factor) when val/accuracy has not improved for `patience`
+            # epochs, so the schedule follows the run's real length: a set that keeps improving trains on at
+            # the full rate, one that has stalled fine-tunes at a lower one before early stopping ends it
+            # (a cosine over max_epochs would still be near its start when early stopping ends a run).
+            # Stepped after each epoch's validation, on the metric early stopping and the best checkpoint watch.
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self._plateau_schedule(optimizer),
+                                                             "monitor": "val/accuracy", "interval": "epoch"}}
         # cosine: the learning rate falls from its configured value to 0 over all of training, step
         # by step, so the last epochs fine-tune instead of bouncing around at the full rate.
         steps = max(1, int(self.trainer.estimated_stepping_batches))
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def _plateau_schedule(self, optimizer):
+        """``model.plateau`` (ReduceLROnPlateau's arguments: patience, factor, min_lr ...) on the rising val/accuracy."""
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **{"mode": "max", **self.plateau})
 
 
 class EpochMetricsToMlflow(pl.Callback):

@@ -52,7 +52,7 @@ class TorchFamily(Family):
                                  class_weights=None if weights is None else torch.from_numpy(weights),
                                  augmenter=augment.build_augmenter(cfg.augmentation)
                                  if cfg.augmentation.mode == "online" else None,
-                                 scheduler=cfg.model.get("scheduler"))
+                                 scheduler=cfg.model.get("scheduler"), plateau=cfg.model.get("plateau"))
         # The budget is counted in optimizer steps, not passes: a small set passes over its data several
         # times per epoch, so 8 epochs of 364 images are ~400 steps rather than 24, and early stopping's
         # patience and the cosine schedule (over all planned steps) mean the same on every set.
