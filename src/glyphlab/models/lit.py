@@ -107,9 +107,16 @@ class GlyphClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         images, labels = batch
         x = to_input(images)
-        if self.augmenter is not None:  # online augmentation: fresh per-sample transforms, train split only
-            x = self.augmenter(x)
-        loss = self._loss(self(x), labels)
+        member_logits = getattr(self.net, "member_logits", None)   # model.members > 1: models/ensemble.py
+        if member_logits is not None:
+            # every member learns from its own loss, each on its own draw of the online augmentation (as
+            # separate runs would); the loss is their mean
+            logits = member_logits([self.augmenter(x) for _ in self.net.nets] if self.augmenter is not None else x)
+            loss = self._loss(logits, labels.expand(len(logits), *labels.shape))
+        else:
+            if self.augmenter is not None:  # online augmentation: fresh per-sample transforms, train split only
+                x = self.augmenter(x)
+            loss = self._loss(self(x), labels)
         # sync_dist: under DDP the epoch's loss is averaged over every rank's share (a no-op in one process)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss

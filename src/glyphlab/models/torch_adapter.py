@@ -22,6 +22,7 @@ class TorchFamily(Family):
         check_at_least(cfg.model.batch_size, 1, "model.batch_size")
         check_at_least(cfg.model.get("min_epoch_steps", 0), 0, "model.min_epoch_steps")
         check_scheduler(cfg.model.get("scheduler"))
+        check_at_least(cfg.model.get("members", 1), 1, "model.members")
 
     def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
         import math
@@ -90,8 +91,14 @@ class TorchFamily(Family):
         """``model.net`` with the data's sizes: the constructor arguments a logged net is rebuilt from."""
         from omegaconf import OmegaConf
 
-        return {**OmegaConf.to_container(cfg.model.net, resolve=True), "image_size": glyphs.image_size,
-                "n_classes": glyphs.n_classes, "n_positions": n_positions(glyphs)}
+        kwargs = {**OmegaConf.to_container(cfg.model.net, resolve=True), "image_size": glyphs.image_size,
+                  "n_classes": glyphs.n_classes, "n_positions": n_positions(glyphs)}
+        members = cfg.model.get("members", 1)
+        if members == 1:
+            return kwargs
+        # model.members: K nets of model.net in one module, read by their mean probability (models/ensemble.py)
+        return {"_target_": "glyphlab.models.ensemble.Ensemble", "member": kwargs.pop("_target_"),
+                "members": members, **kwargs}
 
     def build_net(self, cfg, glyphs):
         from hydra.utils import instantiate
