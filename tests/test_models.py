@@ -187,6 +187,16 @@ def test_plateau_schedule_cuts_the_learning_rate_when_val_accuracy_stops_improvi
         GlyphClassifier(MLP(16, 3), lambda p: torch.optim.SGD(p, lr=0.1), scheduler="plateau", plateau={"bogus": 1})
 
 
+def test_the_default_early_stopping_waits_for_the_plateau_schedule_to_cut_the_rate():
+    from conftest import compose
+
+    # Early stopping must outlast the schedule's patience, else a stalled run ends at its full rate.
+    for model in ("cnn", "mlp"):
+        cfg = compose([f"model={model}"])
+        assert cfg.callbacks.early_stopping.patience > cfg.model.plateau.patience + 1
+    assert compose(["model=cnn"]).model.scheduler == "plateau"
+
+
 class ZeroTheNetInTheLastEpoch(pl.Callback):
     """Wipes the net's weights in the last epoch (named from YAML in the test below)."""
 
