@@ -6,7 +6,10 @@ and stops early on that split (keeping its best epoch).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import signal
+import threading
 
 import numpy as np
 
@@ -30,23 +33,60 @@ def fit(estimator, x_train, y_train, x_val, y_val, *, n_classes: int, max_epochs
     classes = np.arange(n_classes)
     phases.mark("first_step")   # a no-op unless the start-up benchmark asks for it
     best, best_acc, since_best = None, -1.0, 0
-    for epoch in range(max_epochs):
-        if sample_weight is None:
-            estimator.partial_fit(xt, y_train, classes=classes)
-        else:
-            estimator.partial_fit(xt, y_train, classes=classes, sample_weight=sample_weight)
-        metrics = {"val/accuracy": float(np.mean(estimator.predict(xv) == y_val))}
-        if hasattr(estimator, "loss_"):
-            metrics["train/loss"] = float(estimator.loss_)
-        if on_epoch is not None:
-            on_epoch(epoch, metrics)
-        if metrics["val/accuracy"] > best_acc:
-            best, best_acc, since_best = copy.deepcopy(estimator), metrics["val/accuracy"], 0
-        else:
-            since_best += 1
-            if since_best >= patience:
-                break
+    with signals_noticed() as signals:
+        for epoch in range(max_epochs):
+            if sample_weight is None:
+                estimator.partial_fit(xt, y_train, classes=classes)
+            else:
+                estimator.partial_fit(xt, y_train, classes=classes, sample_weight=sample_weight)
+            if signals:  # the estimator caught the KeyboardInterrupt (MLPClassifier does): raise it again
+                raise KeyboardInterrupt(f"signal {signals[0]}")
+            metrics = {"val/accuracy": float(np.mean(estimator.predict(xv) == y_val))}
+            if hasattr(estimator, "loss_"):
+                metrics["train/loss"] = float(estimator.loss_)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+            if metrics["val/accuracy"] > best_acc:
+                best, best_acc, since_best = copy.deepcopy(estimator), metrics["val/accuracy"], 0
+            else:
+                since_best += 1
+                if since_best >= patience:
+                    break
     return best
+
+
+@contextlib.contextmanager
+def signals_noticed():
+    """A list that gets the number of every SIGINT or SIGTERM that raised KeyboardInterrupt inside the block.
+
+    scikit-learn's MLPClassifier catches KeyboardInterrupt in ``partial_fit``/``fit`` and just stops
+    that pass, so Ctrl-C (or SIGTERM, which glyphlab's run turns into KeyboardInterrupt:
+    tracking.runs.start_run) would be lost and training would go on. The handlers in force keep
+    doing what they did; this only notes the interrupt, so the caller can raise it again. A signal
+    the process ignores or dies of (SIG_IGN, SIG_DFL) is left alone, as are threads other than the
+    main one (Python runs handlers there only).
+    """
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def noted(signum, frame):
+        try:
+            previous[signum](signum, frame)
+        except KeyboardInterrupt:
+            seen.append(signum)
+            raise
+
+    wrapped = [s for s, handler in previous.items() if callable(handler)]
+    for s in wrapped:
+        signal.signal(s, noted)
+    try:
+        yield seen
+    finally:
+        for s in wrapped:
+            signal.signal(s, previous[s])
 
 
 def predict_proba(estimator, images: np.ndarray) -> np.ndarray:
