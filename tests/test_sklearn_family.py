@@ -2,8 +2,11 @@
 stop a torch run, and the run's `threads` caps every BLAS and OpenMP pool the fit uses."""
 from __future__ import annotations
 
+import ast
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 from sklearn.neural_network import MLPClassifier
@@ -47,3 +50,16 @@ def test_an_interrupted_sklearn_run_stops_and_ends_killed(store, monkeypatch, se
     assert [r.info.status for r in runs] == ["KILLED"] and runs[0].data.tags["error"] == "interrupted"
     assert len(client.get_metric_history(runs[0].info.run_id, "val/accuracy")) == 2  # it stopped in epoch 2
     assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers  # put back as they were
+
+
+def test_threads_caps_every_blas_and_openmp_pool_even_those_loaded_later():
+    # A fresh process: here every pool is loaded already. scikit-learn loads scipy's own OpenBLAS and its
+    # OpenMP after limit_threads ran in a run; uncapped they start a thread per core, which on a busy
+    # machine makes each small matrix product of the MLP wait for a thread the scheduler has not run.
+    script = ("from glyphlab.steps import limit_threads; limit_threads(1, with_torch=False); "
+              "import sklearn.neural_network; from threadpoolctl import threadpool_info; "
+              "print(sorted({i['filepath'].rsplit('/', 1)[-1]: i['num_threads'] for i in threadpool_info()}.items()))")
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    pools = dict(ast.literal_eval(p.stdout))
+    assert len(pools) >= 2 and set(pools.values()) == {1}, pools  # numpy's BLAS, scipy's BLAS, OpenMP

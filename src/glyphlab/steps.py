@@ -118,6 +118,9 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
             raise ConfigError(f"threads must be at least 1 (or null), got {threads}")
         if torch is not None:
             torch.set_num_threads(threads)
+        # threadpoolctl caps only the pools loaded so far: scikit-learn brings scipy's own OpenBLAS and
+        # its OpenMP, which would otherwise start a thread per core (every run imports it: the split).
+        import sklearn  # noqa: F401
         threadpool_limits(threads)
     if torch is None:  # the BLAS: `threads`, or one per core
         return threads or usable_cores()
