@@ -30,6 +30,23 @@ def test_the_ensemble_reads_the_mean_probability_of_its_members():
     assert not torch.allclose(torch.softmax(net.nets[0](x), -1), mean)
 
 
+def test_position_wise_labels_average_each_position_and_train_each_member():
+    from glyphlab.models.lit import GlyphClassifier
+
+    net = tiny_ensemble(2, n_positions=3)
+    x = torch.rand(4, 1, 16, 16)
+    net.eval()
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(member(x), -1) for member in net.nets]).mean(0)
+        torch.testing.assert_close(torch.softmax(net(x), -1), mean)      # [B, P, C]: per position
+    assert mean.shape == (4, 3, 5)
+    net.train()
+    module = GlyphClassifier(net, lambda p: torch.optim.SGD(p, lr=0.1))
+    loss = module.training_step((torch.randint(0, 255, (4, 16, 16), dtype=torch.uint8), torch.randint(0, 5, (4, 3))), 0)
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
 def test_one_member_is_the_net_itself_and_nonsense_is_refused():
     net = tiny_ensemble(1).eval()
     x = torch.rand(2, 1, 16, 16)
