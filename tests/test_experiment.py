@@ -36,12 +36,20 @@ def check_standard_run(client, run, model):
 
 
 @pytest.mark.parametrize("model,overrides", [("sklearn_mlp", TINY_SKLEARN), ("cnn", TINY)])
-def test_single_run_logs_everything(store, model, overrides):
+def test_single_run_logs_everything_and_the_same_seed_repeats_it(store, model, overrides):
     val_accuracy = run_in_process([f"model={model}", *overrides])
     client, runs = all_runs(store)
     assert len(runs) == 1
     check_standard_run(client, runs[0], model)
     assert val_accuracy == pytest.approx(runs[0].data.metrics["val/final_accuracy"])
+
+    # The same config again (its model is not logged: that comes after training and testing): the same result.
+    run_in_process([f"model={model}", *overrides, "tracking.log_model=false"])
+    client, runs = all_runs(store)
+    a, b = (r.data.metrics for r in runs)
+    assert a["test/accuracy"] == b["test/accuracy"] and a["val/final_accuracy"] == b["val/final_accuracy"]
+    cms = [open(client.download_artifacts(r.info.run_id, "confusion_matrix.csv")).read() for r in runs]
+    assert cms[0] == cms[1]
 
 
 def test_cli_run_prints_summary_and_logs(store, tmp_path):
@@ -52,19 +60,7 @@ def test_cli_run_prints_summary_and_logs(store, tmp_path):
     check_standard_run(client, runs[0], "mlp")
     assert f"MLflow run {runs[0].info.run_id}" in p.stdout
     assert f"mlflow ui --backend-store-uri {store}" in p.stdout
-
-
-def test_multirun_groups_children_under_one_parent(store, tmp_path):
-    p = cli("-m", "model=sklearn_mlp,mlp", *TINY, "seed=0",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}")
-    assert p.returncode == 0, p.stderr[-3000:]
-    client, runs = all_runs(store)
-    parents = [r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent"]
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
-    assert len(parents) == 1 and len(children) == 2 and len(runs) == 3
-    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
-    assert {c.data.tags["model"] for c in children} == {"sklearn_mlp", "mlp"}
-    assert parents[0].info.status == "FINISHED" and parents[0].data.metrics["sweep/n_failed"] == 0
+    assert "Validating input example" not in p.stdout + p.stderr  # MLflow's note on every logged model: noise
 
 
 def test_eval_data_run_logs_eval_metrics_and_samples(store):
@@ -102,16 +98,6 @@ def test_failing_run_ends_failed_with_error_and_one_line(store, tmp_path):
     _, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["FAILED"]
     assert "/nonexistent/drawings" in runs[0].data.tags["error"]
-
-
-def test_same_seed_same_result(store):
-    run_in_process(["model=cnn", *TINY])
-    run_in_process(["model=cnn", *TINY])
-    client, runs = all_runs(store)
-    a, b = (r.data.metrics for r in runs)
-    assert a["test/accuracy"] == b["test/accuracy"]
-    cms = [open(client.download_artifacts(r.info.run_id, "confusion_matrix.csv")).read() for r in runs]
-    assert cms[0] == cms[1]
 
 
 def test_default_store_is_repo_mlruns_whatever_the_cwd(monkeypatch, tmp_path):

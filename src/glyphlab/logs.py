@@ -32,6 +32,14 @@ class DropLightningTips(logging.Filter):
         return not str(record.msg).lstrip().startswith("💡")
 
 
+class DropMlflowExampleCheck(logging.Filter):
+    """MLflow's "Validating input example against model signature" (INFO, every logged model): a step
+    of its own, not news; a failed check is MLflow's WARNING or error, which still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Validating input example against model signature")
+
+
 def install_fallback() -> None:
     """The package logger's console lines when no logging configuration names it (outside Hydra)."""
     logger = logging.getLogger("glyphlab")
