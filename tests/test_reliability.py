@@ -1,6 +1,7 @@
 """Bad input, interruptions and failing sweep jobs: one clear line, a non-zero exit, a truthful store."""
 import gzip
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -182,7 +183,7 @@ def test_bad_files_are_skipped_and_counted_by_default(store, tmp_path, caplog):
     assert "broken.png" in caplog.text
 
 
-def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store, tmp_path):
+def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["model=cnn", *TINY, "trainer.max_epochs=500", f"hydra.run.dir={out}"]
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT,
@@ -207,13 +208,14 @@ def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store,
 
     # last.ckpt is rewritten every epoch until the signal lands: resume from however far it got.
     epoch = torch.load(last, map_location="cpu", weights_only=True)["epoch"]
+    # (in this process: what the command line adds, exit code and last line, main_exit checks as well)
     if epoch >= 1:
-        p = cli("model=cnn", *TINY, "trainer.max_epochs=1", f"ckpt_path={last}", f"hydra.run.dir={tmp_path / 'early'}")
-        assert p.returncode == 2 and p.stderr.strip().splitlines()[-1].startswith("glyphlab: error: ckpt_path"), p.stderr[-3000:]
-        assert "trainer.max_epochs must be larger than" in p.stderr
-    p = cli("model=cnn", *TINY, f"trainer.max_epochs={epoch + 3}", f"ckpt_path={last}",
-            f"hydra.run.dir={tmp_path / 'again'}")
-    assert p.returncode == 0, p.stderr[-3000:]
+        code, last_line = main_exit(["model=cnn", *TINY, "trainer.max_epochs=1", f"ckpt_path={last}"], capsys)
+        assert code == 2 and last_line.startswith("glyphlab: error: ckpt_path"), last_line
+        assert "trainer.max_epochs must be larger than" in last_line
+    from glyphlab.experiment import main
+
+    main(compose(["model=cnn", *TINY, f"trainer.max_epochs={epoch + 3}", f"ckpt_path={last}"]))
     client, runs = all_runs(store)
     assert runs[0].info.status == "FINISHED"
     resumed = client.get_metric_history(runs[0].info.run_id, "train/loss")
@@ -252,7 +254,20 @@ def test_eight_parallel_jobs_on_the_sqlite_store(store, tmp_path):
         assert {"confusion_matrix.png", "confusion_matrix.csv", "config.yaml"} <= {
             a.path for a in client.list_artifacts(r.info.run_id)}
         assert len(client.get_metric_history(r.info.run_id, "val/accuracy")) == 2
+    # What the sweep shows (test_sweep_output.py): each job's line comes from the sweep's own process,
+    # numbered there whichever worker process ran the job; then the comparison table.
+    from test_sweep_output import check_report, job_lines, parent_of
 
+    client, parent, children = parent_of(store)
+    assert parent.data.tags["glyphlab.pid"] not in {r.data.tags["glyphlab.pid"] for r in children}
+    lines = job_lines(p.stdout)
+    assert [line[:6] for line in lines] == [f"[{k}/8] " for k in range(1, 9)], p.stdout
+    accuracy = {r.data.tags["seed"]: r.data.metrics["test/accuracy"] for r in children}
+    assert sorted(re.search(r"seed=(\d)", line).group(1) for line in lines) == sorted(accuracy)
+    for line in lines:
+        seed = re.search(r"seed=(\d)", line).group(1)
+        assert re.fullmatch(rf"\[\d/8\] sklearn_mlp runes seed={seed} → {accuracy[seed]:.3f} \(\d+ s\)", line), line
+    check_report(client, parent, children, p.stdout)
 
 
 def test_ckpt_path_that_cannot_be_resumed_is_one_line(tmp_path):

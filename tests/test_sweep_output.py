@@ -46,21 +46,7 @@ def test_basic_launcher_shows_each_job_as_it_ends_then_the_table(store, tmp_path
     check_report(client, parent, children, out)
 
 
-def test_joblib_jobs_in_other_processes_get_their_lines_from_the_sweep_process(store, tmp_path):
-    p = cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=sklearn_mlp", "seed=0,1", *TINY_ANY,
-            f"hydra.sweep.dir={tmp_path / 'sweep'}")
-    assert p.returncode == 0, p.stderr[-3000:]
-    lines = job_lines(p.stdout)
-    assert [line[:6] for line in lines] == ["[1/2] ", "[2/2] "], p.stdout
-    assert sorted(re.search(r"seed=(\d)", line).group(1) for line in lines) == ["0", "1"]
-    client, parent, children = parent_of(store)
-    assert len(children) == 2
-    assert parent.data.tags["glyphlab.pid"] not in {r.data.tags["glyphlab.pid"] for r in children}
-    accuracy = {r.data.tags["seed"]: r.data.metrics["test/accuracy"] for r in children}
-    for line in lines:
-        seed = re.search(r"seed=(\d)", line).group(1)
-        assert re.fullmatch(rf"\[\d/2\] sklearn_mlp runes seed={seed} → {accuracy[seed]:.3f} \(\d+ s\)", line), line
-    check_report(client, parent, children, p.stdout)
+# The joblib launcher's lines (jobs in other processes): tests/test_reliability.py, eight parallel jobs.
 
 
 def test_sweep_size_counts_the_jobs_of_hydras_sweep_syntax():
