@@ -367,3 +367,17 @@ def test_eval_data_is_normalized_like_the_training_data():
     with initialize_config_dir(config_dir=str(Path(__file__).parents[1] / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=["data=digits_synth", "eval_data=digits", "data.normalize=box"])
     assert cfg.eval_data.normalize == "box"
+
+
+def test_a_change_to_the_builders_code_or_packages_is_a_new_cache_entry(tmp_path, monkeypatch):
+    import glyphlab.data as data
+
+    spec = {"name": "digits", "_target_": "glyphlab.data.digits.build", "image_size": 16}
+    key = data.cache_key(spec)
+    assert data.cache_key(dict(spec)) == key       # same code, same config: the same entry
+    load(spec, cache_dir=tmp_path)
+    # the same config after the synthesizer changed (here: a stand-in fingerprint): not read back, rebuilt
+    monkeypatch.setattr(data, "code_fingerprint", lambda: "other code")
+    assert data.cache_key(spec) != key
+    load(spec, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("digits-*.npz"))) == 2

@@ -7,6 +7,7 @@ Keys that describe how the set is *used* rather than what it contains
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -24,7 +25,9 @@ log = logging.getLogger(__name__)
 # Keys of a data config that are not builder arguments.
 USAGE_KEYS = ("name", "class_weights", "ignore_unknown", "cache", "normalize")
 NORMALIZE = (None, "box")
-CACHE_VERSION = 2  # bump when a builder's output changes for the same config
+CACHE_VERSION = 3  # bump when the cache file's layout changes (the builders' code is in the key anyway)
+# Installed packages whose data or drawing goes into a built set: a new version may draw other images.
+SOURCE_PACKAGES = ("numpy", "Pillow", "kanjivg", "Hershey-Fonts", "matplotlib-fontja", "fonttools")
 
 
 @dataclass
@@ -73,8 +76,31 @@ def builder_config(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k not in USAGE_KEYS}
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """A digest of the code that builds the sets (this package's files) and the versions of the packages
+    it draws from. Part of every cache key: a set cached before a change to the synthesizer, its stroke
+    tables or a font package is rebuilt, not read back under the same config (a stale digits cache once
+    cost a study a seed: experiments/synth_to_real, session 5)."""
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    names = list(SOURCE_PACKAGES) + sorted({d.metadata["Name"] for d in metadata.distributions()
+                                            if (d.metadata["Name"] or "").lower().startswith("fontpkg-")})
+    for name in names:
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        digest.update(f"{name}={version}\0".encode())
+    return digest.hexdigest()[:16]
+
+
 def cache_key(cfg: dict) -> str:
-    blob = json.dumps({"v": CACHE_VERSION, **builder_config(cfg)}, sort_keys=True, default=str)
+    blob = json.dumps({"v": CACHE_VERSION, "code": code_fingerprint(), **builder_config(cfg)},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
