@@ -26,8 +26,10 @@ $(TEST_STAMP): $(STAMP)
 run: install
 	$(PY) run.py model=cnn data=runes
 
+# One pytest worker per core (pytest-xdist), each test file on one worker so a module's shared fixtures
+# (a trained model) are built once; tests/conftest.py gives each worker, and what it starts, one thread.
 test: install-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 bench: install
 	$(PY) -m benchmarks

@@ -12,6 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Under pytest-xdist (`make test`: a worker per core) each worker and every run it starts computes on one
+# thread: two workers with a thread per core each would oversubscribe the cores, and OpenBLAS threads
+# spin-wait for a core that the other worker holds (an sklearn fit many times slower). Set before numpy
+# or torch is imported; a value already in the environment wins.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
 # Small enough to train in seconds, big enough that a model learns something.
 TINY = ["data.samples_per_class=24", "data.image_size=16", "trainer.max_epochs=2",
         "trainer.enable_progress_bar=false"]
