@@ -1,5 +1,6 @@
 """The scikit-learn family under interruption and under threads: Ctrl-C and SIGTERM stop a run as they
-stop a torch run, and the run's `threads` caps every BLAS and OpenMP pool the fit uses."""
+stop a torch run (one line, exit 128 + the signal, the run KILLED), and the run's `threads` caps every
+BLAS and OpenMP pool the fit uses."""
 from __future__ import annotations
 
 import ast
@@ -11,7 +12,8 @@ import sys
 import pytest
 from sklearn.neural_network import MLPClassifier
 
-from conftest import TINY_SKLEARN, all_runs, compose
+from conftest import ROOT, TINY_SKLEARN, all_runs, compose
+from test_reliability_dead import wait_for
 
 
 class InterruptedMLP(MLPClassifier):
@@ -34,7 +36,7 @@ class InterruptedMLP(MLPClassifier):
 
 
 @pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
-def test_an_interrupted_sklearn_run_stops_and_ends_killed(store, monkeypatch, sent):
+def test_an_interrupted_sklearn_run_stops_and_ends_killed(store, monkeypatch, capsys, sent):
     from glyphlab.experiment import main
 
     if sent == signal.SIGINT and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -44,12 +46,40 @@ def test_an_interrupted_sklearn_run_stops_and_ends_killed(store, monkeypatch, se
     cfg = compose(["model=sklearn_mlp", *TINY_SKLEARN, "model.max_epochs=6", "model.patience=6",
                    "tracking.log_model=false",
                    f"model.estimator._target_={__name__}.{InterruptedMLP.__qualname__}"])
-    with pytest.raises(KeyboardInterrupt):  # not swallowed: the process exits non-zero (Python's 130 / SIGINT)
+    with pytest.raises(SystemExit) as exited:  # not swallowed: the process exits 130 (SIGINT) / 143 (SIGTERM)
         main(cfg)
+    assert exited.value.code == 128 + sent
     client, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["KILLED"] and runs[0].data.tags["error"] == "interrupted"
+    name = "Ctrl-C (SIGINT)" if sent == signal.SIGINT else "SIGTERM"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"glyphlab: interrupted by {name}; MLflow run {runs[0].info.run_id} ended KILLED"
     assert len(client.get_metric_history(runs[0].info.run_id, "val/accuracy")) == 2  # it stopped in epoch 2
     assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers  # put back as they were
+
+
+def test_ctrl_c_on_the_command_line_is_one_line_exit_130_and_the_run_killed(store, tmp_path):
+    # A real `python run.py model=sklearn_mlp` that would train for a long time, sent SIGINT (what Ctrl-C
+    # sends) once it has logged an epoch: sklearn's MLP catches the interrupt inside its pass.
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "model=sklearn_mlp", *TINY_SKLEARN,
+                             "model.max_epochs=100000", "model.patience=100000", "tracking.log_model=false",
+                             f"hydra.run.dir={tmp_path / 'out'}"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any("val/accuracy" in r.data.metrics for r in all_runs(store)[1]), "an epoch logged",
+                 proc=proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "Training interrupted by user" not in err, err[-3000:]
+    client, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["KILLED"] and runs[0].data.tags["error"] == "interrupted"
+    said = [line for line in err.splitlines() if "interrupted" in line]
+    assert said == [f"glyphlab: interrupted by Ctrl-C (SIGINT); MLflow run {runs[0].info.run_id} ended KILLED"], err
+    assert err.strip().splitlines() == said  # nothing else on stderr: no sklearn warning, no traceback
 
 
 def test_threads_caps_every_blas_and_openmp_pool_even_those_loaded_later():

@@ -27,6 +27,35 @@ class TrackingError(GlyphlabError, RuntimeError):
     """The tracking store cannot be used; the message names the URI."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped a run, whatever its model family or phase.
+
+    A KeyboardInterrupt, so nothing that catches ``Exception`` swallows it. ``signum``: the signal;
+    ``run_id``: the MLflow run it ended KILLED (set by ``tracking.start_run``; None before a run
+    existed, or when the tracking server did not take the end). ``experiment.main`` turns it into one line.
+    """
+
+    def __init__(self, signum: int, run_id: str | None = None):
+        super().__init__(f"signal {signum}")
+        self.signum, self.run_id = signum, run_id
+
+    def __str__(self) -> str:
+        import signal
+
+        name = {signal.SIGINT: "Ctrl-C (SIGINT)"}.get(self.signum) or _signal_name(self.signum)
+        where = f"; MLflow run {self.run_id} ended KILLED" if self.run_id else ""
+        return f"interrupted by {name}{where}"
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 def check_image_size(value, key: str = "data.image_size", limits: tuple[int, int] = IMAGE_SIZE_RANGE,
                      error: type[GlyphlabError] = ConfigError) -> int:
     """``value`` as the image side: an integer within ``limits`` (inclusive), else ``error`` naming ``key``."""

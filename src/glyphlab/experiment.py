@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -17,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import data as datasets
 from glyphlab import phases
-from glyphlab.errors import ConfigError, DataError, GlyphlabError, check_image_size, check_split
+from glyphlab.errors import ConfigError, DataError, GlyphlabError, Interrupted, check_image_size, check_split
 from glyphlab.models.torch_adapter import check_resume  # noqa: F401 - its old home, still imported from here
 from glyphlab.steps import (augmented_train, class_weights, evaluate_elsewhere, evaluate_test, limit_threads,
                             load_eval_data, seed_everything)
@@ -30,10 +31,21 @@ def main(cfg: DictConfig) -> float:
     """Run, turning expected errors into one line on stderr and a non-zero exit.
 
     Inside a multirun a failed job returns NaN instead, so the other jobs go on; its MLflow
-    run is FAILED and the sweep's parent run counts it.
+    run is FAILED and the sweep's parent run counts it. Ctrl-C or SIGTERM, in any model family and
+    phase, is one line too (which MLflow run ended KILLED) and exit status 128 + the signal's number
+    (130, 143), as a shell reports a process the signal stopped; in a multirun the interrupt goes on
+    to stop the sweep.
     """
     try:
         return run(cfg)
+    except KeyboardInterrupt as e:
+        if cfg.get("debug") or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        interrupt = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)  # Python's own Ctrl-C
+        log.error(f"glyphlab: {interrupt}")
+        if _in_multirun():
+            raise
+        sys.exit(128 + interrupt.signum)
     except GlyphlabError as e:
         if cfg.get("debug") or os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

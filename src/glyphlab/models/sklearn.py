@@ -10,10 +10,12 @@ import contextlib
 import copy
 import signal
 import threading
+import warnings
 
 import numpy as np
 
 from glyphlab import phases
+from glyphlab.errors import Interrupted
 
 
 def flatten(images: np.ndarray) -> np.ndarray:
@@ -33,14 +35,16 @@ def fit(estimator, x_train, y_train, x_val, y_val, *, n_classes: int, max_epochs
     classes = np.arange(n_classes)
     phases.mark("first_step")   # a no-op unless the start-up benchmark asks for it
     best, best_acc, since_best = None, -1.0, 0
-    with signals_noticed() as signals:
+    with signals_noticed() as signals, warnings.catch_warnings():
+        # MLPClassifier's own note of a caught interrupt: the run's one line says it (experiment.main)
+        warnings.filterwarnings("ignore", "Training interrupted by user", UserWarning)
         for epoch in range(max_epochs):
             if sample_weight is None:
                 estimator.partial_fit(xt, y_train, classes=classes)
             else:
                 estimator.partial_fit(xt, y_train, classes=classes, sample_weight=sample_weight)
             if signals:  # the estimator caught the KeyboardInterrupt (MLPClassifier does): raise it again
-                raise KeyboardInterrupt(f"signal {signals[0]}")
+                raise Interrupted(signals[0])
             metrics = {"val/accuracy": float(np.mean(estimator.predict(xv) == y_val))}
             if hasattr(estimator, "loss_"):
                 metrics["train/loss"] = float(estimator.loss_)
@@ -60,7 +64,7 @@ def signals_noticed():
     """A list that gets the number of every SIGINT or SIGTERM that raised KeyboardInterrupt inside the block.
 
     scikit-learn's MLPClassifier catches KeyboardInterrupt in ``partial_fit``/``fit`` and just stops
-    that pass, so Ctrl-C (or SIGTERM, which glyphlab's run turns into KeyboardInterrupt:
+    that pass, so Ctrl-C (or SIGTERM, which glyphlab's run turns into an interrupt:
     tracking.runs.start_run) would be lost and training would go on. The handlers in force keep
     doing what they did; this only notes the interrupt, so the caller can raise it again. A signal
     the process ignores or dies of (SIG_IGN, SIG_DFL) is left alone, as are threads other than the

@@ -79,7 +79,14 @@ class TorchFamily(Family):
             check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
         if trainer.is_global_zero:  # DDP: a process of rank ≥ 1 has no MLflow run (glyphlab.distributed)
             mlflow.set_tags({"checkpoints": str(checkpoints), "precision": precision})
-        trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
+        try:
+            trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
+        except SystemExit as e:
+            # Lightning answers Ctrl-C / SIGTERM (after its on_exception callbacks: interrupted.ckpt) with
+            # sys.exit(1); the interrupt goes on instead, so every family's ends the same way (experiment.main).
+            if isinstance(e.__context__, KeyboardInterrupt):
+                raise e.__context__ from None
+            raise
         metrics, summary = keep_best(trainer, module)
         metrics.update({"train/passes_per_epoch": passes, "train/steps_per_epoch": len(train_batches)})
         net = module.net.cpu()

@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import project_root
-from glyphlab.errors import TrackingError
+from glyphlab.errors import Interrupted, TrackingError
 from glyphlab.tracking.liveness import process_tags
 from glyphlab.tracking.store import connect, is_server, quick_requests, store_unreachable, tracking_uri
 from glyphlab.tracking.sweep import sweep_parent_id
@@ -49,8 +49,9 @@ def run_name(cfg) -> str:
 def start_run(cfg: DictConfig):
     """An active MLflow run for one experiment, ended FINISHED, FAILED (error tagged) or KILLED.
 
-    SIGTERM is turned into KeyboardInterrupt for the run's duration so a killed job
-    still ends its run as KILLED instead of leaving it RUNNING.
+    SIGTERM (and Ctrl-C, when Python's own handler is in force) raise :class:`~glyphlab.errors.Interrupted`
+    for the run's duration, so a killed job still ends its run as KILLED instead of leaving it RUNNING,
+    and the interrupt carries its signal and, once the run is ended, the run's id (experiment.main's line).
     """
     import mlflow
 
@@ -65,7 +66,7 @@ def start_run(cfg: DictConfig):
         tags["mlflow.parentRunId"] = parent
     tags.update(process_tags())
     run = client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
-    previous = _sigterm_as_interrupt()
+    previous = _signals_as_interrupt()
     uri = tracking_uri(cfg.tracking)
     try:
         if cfg.tracking.get("system_metrics"):  # psutil's samples; short runs need more than MLflow's one per 10 s
@@ -77,8 +78,10 @@ def start_run(cfg: DictConfig):
             mlflow.log_params(flatten(container))
             mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
             yield active
-        except (KeyboardInterrupt, SystemExit):
-            _end_active_run("KILLED", "interrupted", uri)
+        except (KeyboardInterrupt, SystemExit) as e:
+            ended = _end_active_run("KILLED", "interrupted", uri)
+            if isinstance(e, Interrupted) and ended:
+                e.run_id = run.info.run_id
             raise
         except BaseException as e:
             if _server_lost(e, uri):
@@ -90,8 +93,9 @@ def start_run(cfg: DictConfig):
         else:
             mlflow.end_run("FINISHED")
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            if handler is not None:  # None: a handler not set from Python, which cannot be put back
+                signal.signal(signum, handler)
 
 
 def _end_active_run(status: str, error: str, uri: str, lost: bool = False) -> bool:
@@ -172,13 +176,19 @@ def _checkpoint_dir() -> Path | None:
     return path if path.is_dir() and any(path.iterdir()) else None
 
 
-def _sigterm_as_interrupt():
+def _signals_as_interrupt() -> dict:
+    """Make SIGTERM, and SIGINT while Python's default handler has it, raise Interrupted; returns the
+    handlers to put back. A SIGINT handler someone else installed (or SIG_IGN) is left alone, as are
+    threads other than the main one (Python runs handlers there only)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
     def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise Interrupted(signum)
 
-    return signal.signal(signal.SIGTERM, handler)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, handler)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
+    return previous
