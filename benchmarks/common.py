@@ -33,10 +33,10 @@ TARGETS = {
 # Sizes for a full run; --quick uses QUICK. Tests pass tiny values to the section functions.
 FULL = dict(repeats=3, n_images=4096, epochs=3, steps=30, startup_repeats=5, synth_samples=200,
             sweep_args=("model=cnn,sklearn_mlp", "seed=0,1,2"), sweep_repeats=2, e2e_repeats=2,
-            compile=True, precision_seeds=(0, 1, 2))
+            compile=True, precision_seeds=(0, 1, 2), sklearn_epochs=10)
 QUICK = dict(repeats=1, n_images=1024, epochs=2, steps=8, startup_repeats=2, synth_samples=50,
              sweep_args=("model=cnn", "seed=0,1", "trainer.max_epochs=1", "data.samples_per_class=60"),
-             sweep_repeats=1, e2e_repeats=1, compile=False, precision_seeds=())
+             sweep_repeats=1, e2e_repeats=1, compile=False, precision_seeds=(), sklearn_epochs=2)
 
 
 class Row(NamedTuple):

@@ -66,6 +66,12 @@ def _augment(size, shared):
     return bench_augment(steps=size["steps"], repeats=size["repeats"])
 
 
+def _sklearn_threads(size, shared):
+    from benchmarks.sklearn_threads import bench_sklearn_threads
+
+    return bench_sklearn_threads(epochs=size["sklearn_epochs"], repeats=size["repeats"])
+
+
 def _sweep(size, shared):
     from benchmarks.sweep import bench_sweep
 
@@ -88,6 +94,7 @@ SECTIONS = {
     "startup": _startup,      # `run.py --cfg job` wall time and imports; process start → first training step
     "synth": _synth,          # stroke synthesizer images/s per core (runes, kana at 32×32); the data set cache
     "augment": _augment,      # online augmentation images/s per option and its share of a CNN step
+    "sklearn_threads": _sklearn_threads,  # sklearn_mlp's fit with its BLAS uncapped, at 1 and at 2 threads
     "sweep": _sweep,          # a 6-job sweep: sequential wall vs its fits; jobs/min sequential and joblib n_jobs=2
     "e2e": _e2e,              # `python run.py model=cnn data=runes`: wall time and test accuracy
 }

@@ -11,7 +11,8 @@ from conftest import ROOT
 
 sys.path.insert(0, str(ROOT))   # benchmarks/ is not installed: it lives beside run.py
 
-from benchmarks import augment, common, fastpaths, flops, loader, precision, report, startup, synth, train  # noqa: E402
+from benchmarks import (augment, common, fastpaths, flops, loader, precision, report, sklearn_threads,  # noqa: E402
+                        startup, synth, train)
 from benchmarks.__main__ import main  # noqa: E402
 
 
@@ -60,6 +61,13 @@ def test_augment_rates_per_option_and_for_the_elastic_stage():
     rates = augment.benchmark_elastic(image_size=16, batch=8, repeats=2)
     assert set(rates) == {"kornia", "glyphlab"} and all(r > 0 for r in rates.values())
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_sklearn_threads_runs_tiny(store):
+    rows = sklearn_threads.bench_sklearn_threads(epochs=1, repeats=1,
+                                                 overrides=["data.samples_per_class=12", "data.image_size=16"])
+    _ok(rows, "sklearn_threads")
+    assert len(rows) == 2 and all("1: " in r.detail and "2: " in r.detail for r in rows)
 
 
 def test_marked_run_stamps_phases_and_sklearn_imports_no_lightning(tmp_path):
