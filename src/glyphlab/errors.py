@@ -39,6 +39,9 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(f"signal {signum}")
         self.signum, self.run_id = signum, run_id
 
+    def __reduce__(self):  # whole across processes (a joblib worker's job hands its exception back)
+        return type(self), (self.signum, self.run_id)
+
     def __str__(self) -> str:
         import signal
 
