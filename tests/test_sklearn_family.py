@@ -51,6 +51,7 @@ def test_an_interrupted_sklearn_run_stops_and_ends_killed(store, monkeypatch, ca
     assert exited.value.code == 128 + sent
     client, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["KILLED"] and runs[0].data.tags["error"] == "interrupted"
+    assert runs[0].data.tags["threads"] == "1"  # threads=null: the sklearn family's one BLAS thread
     name = "Ctrl-C (SIGINT)" if sent == signal.SIGINT else "SIGTERM"
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         f"glyphlab: interrupted by {name}; MLflow run {runs[0].info.run_id} ended KILLED"
@@ -93,3 +94,39 @@ def test_threads_caps_every_blas_and_openmp_pool_even_those_loaded_later():
     assert p.returncode == 0, p.stderr[-2000:]
     pools = dict(ast.literal_eval(p.stdout))
     assert len(pools) >= 2 and set(pools.values()) == {1}, pools  # numpy's BLAS, scipy's BLAS, OpenMP
+
+
+def test_threads_null_gives_the_sklearn_family_one_blas_thread_and_the_next_job_its_cores_back():
+    # A fresh process whose BLAS pools start at one thread per core (the xdist workers' OPENBLAS_NUM_THREADS=1
+    # and the like removed), as `python run.py model=sklearn_mlp` starts.
+    script = """
+import json
+from glyphlab import usable_cores
+from glyphlab.models.sklearn_adapter import SklearnFamily
+from glyphlab.steps import limit_threads
+import sklearn.neural_network
+from threadpoolctl import threadpool_info
+
+def pools():
+    return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+seen = {"cores": usable_cores(), "start": pools()}
+seen["sklearn, threads=null"] = [limit_threads(None, with_torch=False, family_threads=SklearnFamily.default_threads),
+                                 pools()]
+seen["next job, no family cap"] = [limit_threads(None, with_torch=False), pools()]
+seen["sklearn, threads=2"] = [limit_threads(2, with_torch=False, family_threads=SklearnFamily.default_threads),
+                              pools()]
+print(json.dumps(seen))
+"""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    import json
+
+    seen = json.loads(p.stdout)
+    cores = seen["cores"]
+    assert seen["start"] == [cores]
+    assert seen["sklearn, threads=null"] == [1, [1]]                # the family's default: one BLAS thread
+    assert seen["next job, no family cap"] == [cores, [cores]]       # a sequential sweep's next (torch) job
+    assert seen["sklearn, threads=2"] == [2, [2]]                    # a threads the user set wins

@@ -71,7 +71,7 @@ def run(cfg: DictConfig) -> float:
     phases.mark("run_start")
     family = models.family(cfg.model.adapter)
     check_config(cfg, family)
-    threads = limit_threads(cfg.get("threads"), with_torch=family.uses_torch)
+    threads = limit_threads(cfg.get("threads"), with_torch=family.uses_torch, family_threads=family.default_threads)
     seed_everything(cfg.seed)
     with tracking.start_run(cfg) as active, tempfile.TemporaryDirectory() as tmp:
         import mlflow

@@ -83,15 +83,21 @@ def evaluate_test(cfg, glyphs: GlyphSet, proba, test, tmp: Path) -> dict:
     return metrics
 
 
-def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
+_family_cap = None  # (threadpoolctl limiter, torch threads before) of a family's default cap in force
+
+
+def limit_threads(threads: int | None = None, with_torch: bool = True, family_threads: int | None = None) -> int:
     """Cap the threads of torch and of the BLAS under numpy/sklearn; returns the number in force.
 
     ``threads`` (the ``threads`` config key) wins when given. Otherwise, under
     ``hydra/launcher=joblib``, each of the ``n_jobs`` parallel jobs gets ``cores // n_jobs``
     (at least 1) so they share the cores instead of oversubscribing them; under
-    ``hydra/launcher=ray``, the ``num_cpus`` its task reserved; else all cores.
+    ``hydra/launcher=ray``, the ``num_cpus`` its task reserved; else all cores. ``family_threads``
+    (the model family's ``default_threads``, 1 for sklearn) caps that default: a family whose
+    compute gains nothing from more threads does not take them.
     ``with_torch=False`` (sklearn runs) leaves torch unimported: its import is ~2.5 CPU-s of start-up.
     """
+    global _family_cap
     from threadpoolctl import threadpool_limits
 
     # OpenMP threads sleep at a barrier instead of spinning: while another process holds a core, a
@@ -102,6 +108,13 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
     if with_torch or "torch" in sys.modules:
         import torch
 
+    if _family_cap is not None:  # an earlier job of this process (a sequential sweep) capped for its family
+        limiter, torch_threads = _family_cap
+        limiter.restore_original_limits()
+        if torch_threads is not None and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(torch_threads)
+        _family_cap = None
+    by_family = False
     if threads is None:
         from hydra.core.hydra_config import HydraConfig
 
@@ -113,15 +126,21 @@ def limit_threads(threads: int | None = None, with_torch: bool = True) -> int:
             threads = max(1, cores // n_jobs)
         elif str(launcher.get("_target_", "")).endswith("RayLauncher"):  # the cores the job's Ray task reserved
             threads = max(1, int(launcher.ray.remote.get("num_cpus") or 1))
+        if family_threads is not None:
+            threads = family_threads if threads is None else min(threads, family_threads)
+            by_family = True
     if threads is not None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ConfigError(f"threads must be at least 1 (or null), got {threads}")
+        torch_threads = torch.get_num_threads() if torch is not None else None
         if torch is not None:
             torch.set_num_threads(threads)
         # threadpoolctl caps only the pools loaded so far: scikit-learn brings scipy's own OpenBLAS and
         # its OpenMP, which would otherwise start a thread per core (every run imports it: the split).
         import sklearn  # noqa: F401
-        threadpool_limits(threads)
+        limiter = threadpool_limits(threads)
+        if by_family:  # not asked for by the user: the next job in this process starts from the limits before it
+            _family_cap = (limiter, torch_threads)
     if torch is None:  # the BLAS: `threads`, or one per core
         return threads or usable_cores()
     return torch.get_num_threads()

@@ -44,6 +44,7 @@ class Family:
     requirements: tuple[str, ...] = ()   # pip packages a logged model needs, besides glyphlab's bundled code
     online_augmentation: bool = False    # takes a per-batch augmenter (else: offline copies instead)
     uses_torch: bool = False             # imports torch (torch's thread settings then apply)
+    default_threads: int | None = None   # threads (torch, BLAS) when the `threads` key is null; None: all cores
 
     def check_config(self, cfg) -> None:
         """Raise :class:`~glyphlab.errors.ConfigError` on a nonsense value, before any work."""

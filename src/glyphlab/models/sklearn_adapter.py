@@ -18,6 +18,9 @@ class SklearnFamily(Family):
     requirements = ("mlflow", "numpy", "pandas", "pillow", "scikit-learn", "skops")
     online_augmentation = False   # no batches to augment: online options become offline copies
     uses_torch = False
+    # threads=null: one BLAS thread. The MLP's matrices are too small to gain from a second one, and a
+    # BLAS thread per core spin-waits for cores other processes hold (BENCHMARKS.md, sklearn_threads).
+    default_threads = 1
 
     def check_config(self, cfg) -> None:
         check_at_least(cfg.model.max_epochs, 1, "model.max_epochs")
