@@ -90,7 +90,11 @@ def test_threads_caps_every_blas_and_openmp_pool_even_those_loaded_later():
     script = ("from glyphlab.steps import limit_threads; limit_threads(1, with_torch=False); "
               "import sklearn.neural_network; from threadpoolctl import threadpool_info; "
               "print(sorted({i['filepath'].rsplit('/', 1)[-1]: i['num_threads'] for i in threadpool_info()}.items()))")
-    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    # Without the xdist workers' OPENBLAS_NUM_THREADS=1 and the like, or the pools would start at one thread
+    # and the cap could not be seen to work.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr[-2000:]
     pools = dict(ast.literal_eval(p.stdout))
     assert len(pools) >= 2 and set(pools.values()) == {1}, pools  # numpy's BLAS, scipy's BLAS, OpenMP
