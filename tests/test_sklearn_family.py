@@ -83,6 +83,36 @@ def test_ctrl_c_on_the_command_line_is_one_line_exit_130_and_the_run_killed(stor
     assert err.strip().splitlines() == said  # nothing else on stderr: no sklearn warning, no traceback
 
 
+def test_ctrl_c_in_a_sweep_stops_it_and_ends_job_and_parent_killed_without_a_traceback(store, tmp_path):
+    # `python run.py -m ...` (Hydra's basic launcher: the jobs run in this process one after the other), Ctrl-C
+    # in the first job: the job says which run ended KILLED, the sweep which job it stopped in, the parent run
+    # ends KILLED (not FAILED, not "died with its process"), the second job never starts, exit 130.
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "-m", "model=sklearn_mlp", *TINY_SKLEARN,
+                             "model.max_epochs=100000", "model.patience=100000", "tracking.log_model=false",
+                             "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: any("val/accuracy" in r.data.metrics for r in all_runs(store)[1]), "an epoch logged",
+                 proc=proc)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    client, runs = all_runs(store)
+    child = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent = [r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent"]
+    assert len(child) == 1 and len(parent) == 1, [r.data.tags.get("mlflow.runName") for r in runs]  # job 1 never ran
+    assert child[0].info.status == "KILLED" and parent[0].info.status == "KILLED"
+    assert err.strip().splitlines() == [
+        f"glyphlab: interrupted by Ctrl-C (SIGINT); MLflow run {child[0].info.run_id} ended KILLED",
+        f"glyphlab: sweep interrupted by Ctrl-C (SIGINT) in job #0 after 0 of 2 jobs finished; "
+        f"the parent run {parent[0].info.run_id} ended KILLED"], err[-3000:]  # and no traceback
+    assert "seed=0 → interrupted" in out, out[-2000:]
+
+
 def test_threads_caps_every_blas_and_openmp_pool_even_those_loaded_later():
     # A fresh process: here every pool is loaded already. scikit-learn loads scipy's own OpenBLAS and its
     # OpenMP after limit_threads ran in a run; uncapped they start a thread per core, which on a busy

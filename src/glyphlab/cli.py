@@ -13,6 +13,8 @@ onto ``conf/``). This module imports nothing heavy, so ``--help`` and ``--cfg`` 
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -51,7 +53,17 @@ def main(argv: list[str] | None = None, conf: str | None = None) -> int | None:
         return module.main(args[1:])
     if argv is not None:  # Hydra parses sys.argv itself
         sys.argv = [sys.argv[0], *args]
-    run_experiment(conf)
+    try:
+        run_experiment(conf)
+    except KeyboardInterrupt as e:  # a sweep that Ctrl-C or SIGTERM stopped (a single run exits in experiment.main)
+        from glyphlab.errors import Interrupted
+
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        interrupt = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)
+        if not getattr(interrupt, "reported", False):  # stopped outside a job: between jobs, while composing
+            print(f"glyphlab: {interrupt}", file=sys.stderr)
+        return 128 + interrupt.signum
     return None
 
 

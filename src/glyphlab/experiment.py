@@ -43,8 +43,12 @@ def main(cfg: DictConfig) -> float:
             raise
         interrupt = e if isinstance(e, Interrupted) else Interrupted(signal.SIGINT)  # Python's own Ctrl-C
         log.error(f"glyphlab: {interrupt}")
-        if _in_multirun():
-            raise
+        if _in_multirun():  # the job's record says so, and the sweep stops (cli.main exits, without a traceback)
+            from glyphlab.tracking.sweep import job_interrupted
+
+            job_interrupted(interrupt)
+            interrupt.reported = True
+            raise interrupt from None
         sys.exit(128 + interrupt.signum)
     except GlyphlabError as e:
         if cfg.get("debug") or os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -142,6 +142,8 @@ class Progress:
         shown = [o for o in job.get("overrides", []) if o.split("=", 1)[0].lstrip("+~") not in self.fixed]
         if "result" not in job:
             outcome = "died with its process"
+        elif job["result"] == "interrupted":
+            outcome = "interrupted"
         elif job["result"] != "ok":
             outcome = "failed"
         elif "test_accuracy" in job:

@@ -14,13 +14,18 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from glyphlab.errors import TrackingError
+from glyphlab.errors import Interrupted, TrackingError
 from glyphlab.tracking import progress
 from glyphlab.tracking.jobs import JOBS_DIR, job_names, read_jobs, write_job
 from glyphlab.tracking.liveness import mark_dead_runs, process_tags
 from glyphlab.tracking.store import connect, quick_requests, tracking_uri
 
 PARENT_FILE = ".mlflow_parent_run_id"
+
+
+def interrupt_name(signum) -> str:
+    """"interrupted by Ctrl-C (SIGINT)" / "interrupted by SIGTERM" (without a run)."""
+    return str(Interrupted(int(signum))) if signum else "interrupted"
 
 
 def sweep_parent_id() -> str | None:
@@ -34,6 +39,22 @@ def sweep_parent_id() -> str | None:
         return None
     path = Path(HydraConfig.get().sweep.dir) / PARENT_FILE
     return path.read_text().strip() if path.exists() else None
+
+def job_interrupted(interrupt) -> None:
+    """Complete this job's record as interrupted (Ctrl-C or SIGTERM in the job's own process): the sweep
+    then ends its parent run KILLED and says so, instead of counting a job that died with its process."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from glyphlab.tracking.jobs import read_jobs
+
+    if not HydraConfig.initialized():
+        return
+    hydra = HydraConfig.get()
+    record = read_jobs(hydra.sweep.dir).get(hydra.job.num, {})
+    write_job(hydra.sweep.dir, hydra.job.num,
+              {**record, "result": "interrupted", "signal": interrupt.signum,
+               **progress.job_outcome(record.get("started", time.time()))})
+
 
 def hold_sweep_dir(sweep_dir: Path):
     """Claim ``sweep_dir`` for this sweep until the process ends (the OS drops the lock even on kill -9).
@@ -146,6 +167,7 @@ class SweepCallback(Callback):
             self._progress.stop()  # the last lines, and the jobs that died
         jobs = read_jobs(config.hydra.sweep.dir)
         died = {n: j for n, j in jobs.items() if "result" not in j}
+        interrupted = {n: j for n, j in jobs.items() if j.get("result") == "interrupted"}
         n_failed_jobs = sum(j.get("result") == "failed" for j in jobs.values()) + len(died)
         try:
             mark_dead_runs(self.client)  # the runs of jobs that died with their process
@@ -166,14 +188,20 @@ class SweepCallback(Callback):
                     self.client.log_param(self.parent_id, f"best.{key}", value)
                 if best.get("best_value") is not None:
                     self.client.log_metric(self.parent_id, "best/val_accuracy", float(best.best_value))
-            self._end("FAILED" if n_failed or crashed else "FINISHED")
+            self._end("KILLED" if interrupted else "FAILED" if n_failed or crashed else "FINISHED")
         except Exception as e:  # noqa: BLE001 - the store went away during the sweep
             with quick_requests():  # one more try, not another round of retries
                 self._end("FAILED")
             self._fail(config, e, f"the sweep's MLflow parent run {self.parent_id} could not be completed",
                        exit_now=not crashed)
             return
-        if n_failed:
+        if interrupted:  # the job itself said which run ended KILLED; this says what became of the sweep
+            total = self._progress.total if self._progress is not None and self._progress.total else n_jobs
+            n_ok = sum(j.get("result") == "ok" for j in jobs.values())
+            signum = next(iter(interrupted.values())).get("signal")
+            print(f"glyphlab: sweep {interrupt_name(signum)} in job {', '.join(f'#{n}' for n in interrupted)} after {n_ok} of "
+                  f"{total} jobs finished; the parent run {self.parent_id} ended KILLED", file=sys.stderr)
+        elif n_failed:
             line = f"glyphlab: {n_failed} of {n_jobs} sweep jobs failed"
             if died:
                 line += f"; died with their process (killed, out of memory or crashed): {job_names(died, jobs)}"
