@@ -144,7 +144,13 @@ def bar_glyphs(n_per_class=20):
     return GlyphSet(x, y, ["-", "|", "\\"])
 
 
-def test_early_stopping_fires_on_a_plateau(store, tmp_path):
+@pytest.mark.parametrize("val_images, early, plateau", [
+    ("null", 2, 1),     # the rule switched off: the YAML values as they are
+    (60, 2, 1),         # a validation split as large as model.patience_val_images: untouched
+    (240, 4, 2),        # 60 images count as 240: both patiences × sqrt(240 / 60) = 2
+    (540, 6, 3),        # × sqrt(540 / 60) = 3
+])
+def test_early_stopping_fires_on_a_plateau(store, tmp_path, val_images, early, plateau):
     import mlflow
     from conftest import compose
 
@@ -152,13 +158,33 @@ def test_early_stopping_fires_on_a_plateau(store, tmp_path):
 
     # lr 0: val/accuracy never moves, so training stops `patience` epochs after the first one
     cfg = compose(["model=mlp", "model.optimizer.lr=0", "trainer.max_epochs=30", "callbacks.early_stopping.patience=2",
+                   "model.scheduler=plateau", "model.plateau.patience=1", f"model.patience_val_images={val_images}",
                    "model.min_epoch_steps=0", "trainer.enable_progress_bar=false"])
-    glyphs = bar_glyphs()
-    with mlflow.start_run():
+    glyphs = bar_glyphs()                                           # 60 images, all of them the validation split
+    with mlflow.start_run() as active:
         fitted = TorchFamily().fit(cfg, glyphs, glyphs.images, glyphs.labels, np.arange(len(glyphs)), None, tmp_path)
     assert {k: fitted.metrics[k] for k in ("train/stopped_epoch", "train/best_epoch")} == {
-        "train/stopped_epoch": 2, "train/best_epoch": 0}
-    assert fitted.summary == "stopped after epoch 2 (early stop), best epoch 0"
+        "train/stopped_epoch": early, "train/best_epoch": 0}
+    assert fitted.summary == f"stopped after epoch {early} (early stop), best epoch 0"
+    # the run records the patiences it trained with
+    params = mlflow.get_run(active.info.run_id).data.params
+    assert params["train/early_stopping_patience"] == str(early) and params["train/plateau_patience"] == str(plateau)
+
+
+def test_patiences_scale_only_for_a_validation_split_under_patience_val_images():
+    from conftest import compose
+
+    from glyphlab.errors import ConfigError
+    from glyphlab.models.torch_adapter import TorchFamily, val_scaled_patience
+
+    assert val_scaled_patience(2, 78, 500) == round(2 * (500 / 78) ** 0.5) == 5
+    assert val_scaled_patience(7, 78, 500) == round(7 * (500 / 78) ** 0.5) == 18
+    assert val_scaled_patience(7, 1080, 500) == val_scaled_patience(7, 500, 500) == 7   # a large split: untouched
+    assert val_scaled_patience(7, 78, None) == val_scaled_patience(7, 78, 0) == val_scaled_patience(7, 78, 1) == 7
+    for model in ("cnn", "mlp"):
+        assert compose([f"model={model}"]).model.patience_val_images > 0
+    with pytest.raises(ConfigError, match="model.patience_val_images must be an integer of at least 0, got -5"):
+        TorchFamily().check_config(compose(["model=cnn", "model.patience_val_images=-5"]))
 
 
 def test_plateau_schedule_cuts_the_learning_rate_when_val_accuracy_stops_improving(store, tmp_path):

@@ -5,6 +5,7 @@ torch is imported inside the methods: the run sets torch's thread policy before 
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from glyphlab.errors import ConfigError, check_at_least, refused
@@ -21,12 +22,11 @@ class TorchFamily(Family):
         check_at_least(cfg.trainer.max_epochs, 1, "trainer.max_epochs")
         check_at_least(cfg.model.batch_size, 1, "model.batch_size")
         check_at_least(cfg.model.get("min_epoch_steps", 0), 0, "model.min_epoch_steps")
+        check_at_least(cfg.model.get("patience_val_images") or 0, 0, "model.patience_val_images")
         check_scheduler(cfg.model.get("scheduler"))
         check_at_least(cfg.model.get("members", 1), 1, "model.members")
 
     def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
-        import math
-
         import mlflow
         import torch
         from hydra.core.hydra_config import HydraConfig
@@ -49,11 +49,17 @@ class TorchFamily(Family):
             optimizer([torch.zeros(1, requires_grad=True)])
         except Exception as e:  # noqa: BLE001
             raise refused("model.optimizer", cfg.model.optimizer, e) from None
+        # A small validation split makes both patiences longer (model.patience_val_images): the plateau
+        # schedule's and early stopping's, in build_callbacks below.
+        val_images = cfg.model.get("patience_val_images")
+        plateau = dict(cfg.model.get("plateau") or {})
+        if "patience" in plateau:
+            plateau["patience"] = val_scaled_patience(plateau["patience"], len(val), val_images)
         module = GlyphClassifier(net, optimizer,
                                  class_weights=None if weights is None else torch.from_numpy(weights),
                                  augmenter=augment.build_augmenter(cfg.augmentation)
                                  if cfg.augmentation.mode == "online" else None,
-                                 scheduler=cfg.model.get("scheduler"), plateau=cfg.model.get("plateau"))
+                                 scheduler=cfg.model.get("scheduler"), plateau=plateau)
         # The budget is counted in optimizer steps, not passes: a small set passes over its data several
         # times per epoch, so 8 epochs of 364 images are ~400 steps rather than 24, and early stopping's
         # patience and the cosine schedule (over all planned steps) mean the same on every set.
@@ -67,7 +73,7 @@ class TorchFamily(Family):
         # interrupted.ckpt when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from any.
         root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(workdir)
         checkpoints = Path(root) / "checkpoints"
-        callbacks = build_callbacks(cfg.get("callbacks"), checkpoints)
+        callbacks = build_callbacks(cfg.get("callbacks"), checkpoints, len(val), val_images)
         precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
         try:
             trainer = instantiate(cfg.trainer, logger=ExtraMetricsToMlflow(), default_root_dir=root, callbacks=callbacks,
@@ -79,6 +85,7 @@ class TorchFamily(Family):
             check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
         if trainer.is_global_zero:  # DDP: a process of rank ≥ 1 has no MLflow run (glyphlab.distributed)
             mlflow.set_tags({"checkpoints": str(checkpoints), "precision": precision})
+            mlflow.log_params(effective_patiences(module, callbacks))   # what the run used, after the scaling
         try:
             trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
         except SystemExit as e:
@@ -170,11 +177,39 @@ def resolve_precision(precision, accelerator="auto") -> str:
     return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
 
 
-def build_callbacks(cfg_callbacks, checkpoints: Path) -> list:
+def val_scaled_patience(patience: int, n_val: int, val_images: int | None) -> int:
+    """``patience`` (epochs) counted as if the validation split had at least ``val_images`` images:
+    with ``n_val`` < ``val_images`` it is multiplied by sqrt(val_images / n_val), rounded.
+
+    Why: val/accuracy on n images moves in steps of 1/n and its noise grows as 1/sqrt(n), so on a
+    small split a lucky epoch sets a best that the next ones take longer to beat while the net still
+    improves; "N epochs without a better val/accuracy" then cuts the rate (and stops) too early
+    (experiments/datasets, issue #13). null or 0: the patience as configured."""
+    if not val_images or n_val <= 0 or n_val >= val_images:
+        return patience
+    return round(patience * math.sqrt(val_images / n_val))
+
+
+def effective_patiences(module, callbacks) -> dict:
+    """The patiences the run trains with, as MLflow params: ``train/plateau_patience`` (scheduler=plateau)
+    and ``train/early_stopping_patience`` (an EarlyStopping among the callbacks)."""
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    params = {}
+    if module.scheduler == "plateau" and "patience" in module.plateau:
+        params["train/plateau_patience"] = module.plateau["patience"]
+    for callback in callbacks:
+        if isinstance(callback, EarlyStopping):
+            params["train/early_stopping_patience"] = callback.patience
+    return params
+
+
+def build_callbacks(cfg_callbacks, checkpoints: Path, n_val: int = 0, val_images: int | None = None) -> list:
     """The ``callbacks`` group's Lightning callbacks (``_target_`` each; a ModelCheckpoint without
-    ``dirpath`` writes into ``checkpoints``), plus the one that saves ``interrupted.ckpt``."""
+    ``dirpath`` writes into ``checkpoints``; an EarlyStopping's patience scaled for a validation split of
+    ``n_val`` < ``val_images`` images, :func:`val_scaled_patience`), plus the one that saves ``interrupted.ckpt``."""
     from hydra.utils import instantiate
-    from pytorch_lightning.callbacks import ModelCheckpoint
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
     from glyphlab.models.lit import CheckpointOnInterrupt
 
@@ -187,6 +222,8 @@ def build_callbacks(cfg_callbacks, checkpoints: Path) -> list:
         callback = instantiate(node, _convert_="all")
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(checkpoints)
+        if isinstance(callback, EarlyStopping):
+            callback.patience = val_scaled_patience(callback.patience, n_val, val_images)
         callbacks.append(callback)
     return [*callbacks, CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")]
 
