@@ -52,6 +52,24 @@ def test_sources_select_the_prototypes_and_every_prototype_is_drawn():
         kanjivg.build_kana(samples_per_class=2, charset="ア", sources=["hershey"])
 
 
+def test_varied_allographs_give_each_image_its_own_proportions_within_the_range():
+    count, draw = allographs.VARIED["a"]
+    rng = np.random.default_rng(0)
+    stems = [draw(rng)[1] for _ in range(200)]  # the ɑ's stem: its second stroke, in Hershey units
+    over = [(allographs.X_TOP - min(y for _, y in s)) / allographs.X_HEIGHT for s in stems]
+    under = [(max(y for _, y in s) - allographs.BASE) / allographs.X_HEIGHT for s in stems]
+    assert all(0 <= v <= allographs.OVERSHOOT for v in over + under) and np.ptp(over) > 0.3  # varied, bounded
+    lower = kanjivg.build_latin(image_size=24, samples_per_class=60, seed=0, charset="anx",
+                                sources=["allographs", "hershey_roman"], **PLAIN)
+    assert lower.meta["prototypes"] == {"a": 2 + count, "n": 1 + allographs.VARIED["n"][0], "x": 1}
+    # without any handwriting variation the fixed prototypes repeat; the varied ones make an image each
+    a_images = {img.tobytes() for img in lower.images[lower.labels == 0]}
+    assert len(a_images) > 2 + 0.5 * 60 * count / (2 + count)
+    again = kanjivg.build_latin(image_size=24, samples_per_class=60, seed=0, charset="anx",
+                                sources=["allographs", "hershey_roman"], **PLAIN)
+    assert np.array_equal(lower.images, again.images)  # the same seed, the same set
+
+
 def test_kanjivg_variant_svgs_add_prototypes_of_another_shape_only():
     assert len(kanjivg.glyphs("且", "且")) == 2  # 04e14.svg and 04e14-Kaisho.svg
     assert len(kanjivg.glyphs("あ", "あ")) == 1

@@ -6,6 +6,11 @@ a y with a straight tail, a closed θ. A model that has only seen one of them re
 something else (experiments/synth_to_real: real 7s with a bar read as 1/3/9, 9s whose tail hooks
 back left as 3).
 
+Some ways of writing vary continuously rather than in a few fixed forms, and a model must learn how far
+they reach: how far a one-storey ɑ's stem may pass its bowl and still be an a rather than a d or q, how far
+an n's or r's stem may start above the arch and still not be an h. :data:`VARIED` holds such families:
+every image drawn from one gets proportions of its own (:class:`Varied`).
+
 Coordinates are Hershey units (x right, y down; capitals and digits from y = -12 to the
 baseline at y = 9, lower case from y = -5, descenders to 16), so an allograph is placed in the
 image exactly like the Hershey font of its family (:data:`PLACED_AS`).
@@ -49,16 +54,94 @@ TABLE: dict[str, list[list[list[tuple[float, float]]]]] = {
     "β": [[[(5, 16), (5, -8)] + _arc(9.5, -8, 4.5, 4, 180, 450)[1:] + _arc(9.5, 3, 5.5, 6, 270, 450)[1:]]],  # B-like
 }
 
+X_TOP, BASE = -5.0, 9.0       # lower case: x-height and baseline, Hershey units
+X_HEIGHT = BASE - X_TOP
+OVERSHOOT = 0.35              # a stem passes the bowl or arch by up to this share of the x-height; the
+                              # ascenders of the sources' d and h pass it by 0.25-1.0 (KanjiVG 0.34, Hershey
+                              # 0.5): the ranges touch, as the drawers' forms do (experiments/synth_to_real)
+
+
+def _superellipse(x0, x1, y0, y1, p, start, sweep, n=40) -> list[tuple[float, float]]:
+    """Points of the superellipse |x|^p + |y|^p = 1 in the box, angles in radians (p 2: an ellipse,
+    4: nearly a rounded square), from ``start`` over ``sweep`` (negative: counter-clockwise as seen)."""
+    t = np.linspace(start, start + sweep, n)
+    c, s = np.cos(t), np.sin(t)
+    return list(zip((x0 + x1) / 2 + (x1 - x0) / 2 * np.sign(c) * np.abs(c) ** (2 / p),
+                    (y0 + y1) / 2 + (y1 - y0) / 2 * np.sign(s) * np.abs(s) ** (2 / p)))
+
+
+def _open_a(rng):
+    """One-storey ɑ: a round to squarish bowl drawn from its top right, the stem on its right passing
+    the bowl above and below by a random share of the x-height, sometimes with a small foot."""
+    w = X_HEIGHT * rng.uniform(0.8, 1.15)
+    x0, x1 = 9.5 - w / 2, 9.5 + w / 2
+    bowl = _superellipse(x0, x1, X_TOP, BASE, rng.uniform(2.0, 4.0), np.deg2rad(-20), -2 * np.pi * 0.97)
+    up, down = rng.uniform(0, OVERSHOOT, 2) * X_HEIGHT
+    stem = [(x1, X_TOP - up), (x1, BASE + down)]
+    if rng.random() < 0.4:
+        stem = [stem[0], (x1, BASE + down - 1.0), (x1 + 1.5, BASE + down)]
+    return [bowl, stem]
+
+
+def _stem_and_arch(rng, width, arm):
+    """n (``arm`` False: the arch comes down to the baseline) or r (True: a short arm) whose stem starts
+    above the arch by a random share of the x-height, as a lead-in or an overshoot."""
+    w = X_HEIGHT * rng.uniform(*width)
+    x0 = 9.5 - w / 2
+    up = rng.uniform(0, OVERSHOOT) * X_HEIGHT
+    if arm:
+        t = np.linspace(np.pi, np.pi / 4, 14)
+        curve = [(x0, -0.5)] + list(zip(x0 + w / 2 + w / 2 * np.cos(t), X_TOP + 4.5 - 4.5 * np.sin(t)))
+    else:
+        t = np.linspace(np.pi, 0, 20)
+        curve = [(x0, -1.0)] + list(zip(9.5 + w / 2 * np.cos(t), X_TOP + 4.0 - 4.0 * np.sin(t))) + [(x0 + w, BASE)]
+    return [[(x0, X_TOP - up), (x0, BASE)], curve]
+
+
+def _cup_u(rng):
+    """A stemless u: one cup of random width, depth and roundness."""
+    w = X_HEIGHT * rng.uniform(0.7, 1.05)
+    x0, x1 = 9.5 - w / 2, 9.5 + w / 2
+    p, depth = rng.uniform(2.0, 4.0), rng.uniform(0.35, 0.6) * X_HEIGHT
+    t = np.linspace(np.pi, 0, 20)
+    c, s = np.cos(t), np.sin(t)
+    cup = zip(9.5 + w / 2 * np.sign(c) * np.abs(c) ** (2 / p), BASE - depth + depth * np.abs(s) ** (2 / p))
+    return [[(x0, X_TOP), *cup, (x1, X_TOP)]]
+
+
+# char -> (its share of the class's prototype draw, in prototypes; a function of a numpy Generator that
+# returns one allograph's strokes in Hershey units). About half of these letters' images.
+VARIED = {
+    "a": (8, _open_a),
+    "n": (6, lambda rng: _stem_and_arch(rng, (0.7, 1.0), arm=False)),
+    "r": (6, lambda rng: _stem_and_arch(rng, (0.45, 0.7), arm=True)),
+    "u": (6, _cup_u),
+}
+
+
+class Varied:
+    """A family of allographs as a prototype: ``varied(rng)`` draws one, in the unit box (placed as its
+    font family). :func:`glyphlab.data.strokes.synthesize` calls it once per image."""
+
+    def __init__(self, char: str, scale: float, offset: np.ndarray):
+        self.char, self.scale, self.offset = char, scale, offset
+
+    def __call__(self, rng: np.random.Generator) -> list[np.ndarray]:
+        return [np.asarray(s, dtype=np.float64) * self.scale + self.offset for s in VARIED[self.char][1](rng)]
+
+
 # Whose placement an allograph takes: the Hershey font of the character's family.
 PLACED_AS = {c: "greeks" for c in "θφνγτβ"}
 DEFAULT_PLACED_AS = "futural"
 
 
-def glyphs(char: str, family: str) -> list[list[np.ndarray]]:
-    """The table's allographs of ``char`` in the unit box (placed as ``family`` in its Hershey font)."""
+def glyphs(char: str, family: str) -> list:
+    """The table's allographs of ``char`` in the unit box (placed as ``family`` in its Hershey font), then
+    its :class:`Varied` family as many times as its share of the draw."""
     from glyphlab.data.hershey_strokes import family_mapping
 
-    if char not in TABLE:
+    if char not in TABLE and char not in VARIED:
         return []
     scale, offset = family_mapping(PLACED_AS.get(char, DEFAULT_PLACED_AS), family)
-    return [[np.asarray(s, dtype=np.float64) * scale + offset for s in strokes] for strokes in TABLE[char]]
+    fixed = [[np.asarray(s, dtype=np.float64) * scale + offset for s in strokes] for strokes in TABLE.get(char, [])]
+    return fixed + [Varied(char, scale, offset)] * VARIED.get(char, (0, None))[0]

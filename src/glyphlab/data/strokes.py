@@ -159,7 +159,9 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
 
     glyphs:  per class, in label order, one stroke list (see :func:`render_glyph`) or a list of
              stroke lists — several prototypes (ways to write the character); each image then
-             draws one of them at random, all equally likely.
+             draws one of them at random, all equally likely. A prototype may also be a function of
+             a numpy Generator returning a stroke list (:class:`glyphlab.data.allographs.Varied`): an
+             image that draws it gets strokes of its own.
     classes: the class names (the characters), same length as ``glyphs``.
     Returns a GlyphSet with images uint8 ``[n_classes * samples_per_class, H, W]`` grouped by
     class, labels int64 0..n_classes-1; ``meta["prototypes"]`` is each class's prototype count.
@@ -179,17 +181,22 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
         rng = np.random.default_rng([seed, *map(ord, str(name))])
         protos = _prototypes(entry, name)
         counts.append(len(protos))
-        if style.get("join") or style.get("split"):
-            protos = [_rewrite(p, rng, style.get("join", 0), style.get("split", 0))
-                      for p in protos for _ in range(REWRITES)]
+        join, split = style.get("join", 0), style.get("split", 0)
+        if join or split:
+            protos = [p if callable(p) else _rewrite(p, rng, join, split) for p in protos for _ in range(REWRITES)]
         out = images[label * samples_per_class:(label + 1) * samples_per_class]
-        if len(protos) == 1:
+        if len(protos) == 1 and not callable(protos[0]):
             out[:] = render_glyph(protos[0], samples_per_class, image_size, rng, **style)
             continue
         which = rng.integers(len(protos), size=samples_per_class)
         for k, strokes in enumerate(protos):
-            if (which == k).any():
-                out[which == k] = render_glyph(strokes, int((which == k).sum()), image_size, rng, **style)
+            chosen = np.flatnonzero(which == k)
+            if callable(strokes):  # a family of allographs (allographs.Varied): each image its own proportions
+                for i in chosen:
+                    drawn = _rewrite(strokes(rng), rng, join, split) if join or split else strokes(rng)
+                    out[i] = render_glyph(drawn, 1, image_size, rng, **style)[0]
+            elif chosen.size:
+                out[chosen] = render_glyph(strokes, chosen.size, image_size, rng, **style)
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), samples_per_class)
     return GlyphSet(images, labels, list(classes),
                     meta={"source": "strokes", "seed": seed, "prototypes": dict(zip(map(str, classes), counts))})
@@ -222,9 +229,9 @@ def _prototypes(entry, name) -> list[list[np.ndarray]]:
     if len(entry) == 0:
         raise DataError(f"expected strokes for class {name!r}, got none")
     first = entry[0]
-    one_glyph = isinstance(first, np.ndarray) or (len(first) > 0 and np.ndim(first[0]) == 1)
+    one_glyph = not callable(first) and (isinstance(first, np.ndarray) or (len(first) > 0 and np.ndim(first[0]) == 1))
     protos = [entry] if one_glyph else list(entry)
-    if any(len(p) == 0 for p in protos):
+    if any(not callable(p) and len(p) == 0 for p in protos):
         raise DataError(f"expected every prototype of class {name!r} to have strokes, got an empty one")
     return protos
 
