@@ -59,6 +59,9 @@ def test_varied_allographs_give_each_image_its_own_proportions_within_the_range(
     over = [(allographs.X_TOP - min(y for _, y in s)) / allographs.X_HEIGHT for s in stems]
     under = [(max(y for _, y in s) - allographs.BASE) / allographs.X_HEIGHT for s in stems]
     assert all(0 <= v <= allographs.OVERSHOOT for v in over + under) and np.ptp(over) > 0.3  # varied, bounded
+    reach = {c: [(allographs.X_TOP - allographs.VARIED[c][1](rng)[0][0][1]) / allographs.X_HEIGHT for _ in range(200)]
+             for c in "nh"}  # how far the stem (first stroke) starts above the arch
+    assert max(reach["n"]) <= allographs.OVERSHOOT < 0.4 <= min(reach["h"])  # an n never reaches as high as an h
     lower = kanjivg.build_latin(image_size=24, samples_per_class=60, seed=0, charset="anx",
                                 sources=["allographs", "hershey_roman"], **PLAIN)
     assert lower.meta["prototypes"] == {"a": 2 + count, "n": 1 + allographs.VARIED["n"][0], "x": 1}

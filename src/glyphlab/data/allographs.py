@@ -56,9 +56,9 @@ TABLE: dict[str, list[list[list[tuple[float, float]]]]] = {
 
 X_TOP, BASE = -5.0, 9.0       # lower case: x-height and baseline, Hershey units
 X_HEIGHT = BASE - X_TOP
-OVERSHOOT = 0.35              # a stem passes the bowl or arch by up to this share of the x-height; the
-                              # ascenders of the sources' d and h pass it by 0.25-1.0 (KanjiVG 0.34, Hershey
-                              # 0.5): the ranges touch, as the drawers' forms do (experiments/synth_to_real)
+OVERSHOOT = 0.35              # a stem passes the bowl or arch by up to this share of the x-height; the varied
+                              # h's ascender by 0.4-0.9, the sources' d and h by 0.25-1.0 (KanjiVG 0.34,
+                              # Hershey 0.5): the ranges touch, as the drawers' forms do (experiments/synth_to_real)
 
 
 def _superellipse(x0, x1, y0, y1, p, start, sweep, n=40) -> list[tuple[float, float]]:
@@ -83,12 +83,13 @@ def _open_a(rng):
     return [bowl, stem]
 
 
-def _stem_and_arch(rng, width, arm):
+def _stem_and_arch(rng, width, arm, reach=(0.0, OVERSHOOT)):
     """n (``arm`` False: the arch comes down to the baseline) or r (True: a short arm) whose stem starts
-    above the arch by a random share of the x-height, as a lead-in or an overshoot."""
+    above the arch by a random share of the x-height in ``reach``, as a lead-in or an overshoot; with a
+    longer reach, an h."""
     w = X_HEIGHT * rng.uniform(*width)
     x0 = 9.5 - w / 2
-    up = rng.uniform(0, OVERSHOOT) * X_HEIGHT
+    up = rng.uniform(*reach) * X_HEIGHT
     if arm:
         t = np.linspace(np.pi, np.pi / 4, 14)
         curve = [(x0, -0.5)] + list(zip(x0 + w / 2 + w / 2 * np.cos(t), X_TOP + 4.5 - 4.5 * np.sin(t)))
@@ -96,6 +97,13 @@ def _stem_and_arch(rng, width, arm):
         t = np.linspace(np.pi, 0, 20)
         curve = [(x0, -1.0)] + list(zip(9.5 + w / 2 * np.cos(t), X_TOP + 4.0 - 4.0 * np.sin(t))) + [(x0 + w, BASE)]
     return [[(x0, X_TOP - up), (x0, BASE)], curve]
+
+
+def _round_o(rng):
+    """An o from round to squarish, of random width, closed or a little over- or under-drawn at its top."""
+    w = X_HEIGHT * rng.uniform(0.7, 1.15)
+    return [_superellipse(9.5 - w / 2, 9.5 + w / 2, X_TOP, BASE, rng.uniform(2.0, 4.0), -np.pi / 2,
+                          -2 * np.pi * rng.uniform(0.97, 1.05))]
 
 
 def _cup_u(rng):
@@ -110,12 +118,16 @@ def _cup_u(rng):
 
 
 # char -> (its share of the class's prototype draw, in prototypes; a function of a numpy Generator that
-# returns one allograph's strokes in Hershey units). About half of these letters' images.
+# returns one allograph's strokes in Hershey units). About half of these letters' images. The o and the h
+# are there for their neighbours: a squarish ɑ whose stem barely passes the bowl must not take the squarish
+# o's, an n with a lead-in not the h's with a short ascender (experiments/synth_to_real, session 7).
 VARIED = {
     "a": (8, _open_a),
     "n": (6, lambda rng: _stem_and_arch(rng, (0.7, 1.0), arm=False)),
+    "h": (6, lambda rng: _stem_and_arch(rng, (0.7, 1.0), arm=False, reach=(0.4, 0.9))),
     "r": (6, lambda rng: _stem_and_arch(rng, (0.45, 0.7), arm=True)),
     "u": (6, _cup_u),
+    "o": (6, _round_o),
 }
 
 
