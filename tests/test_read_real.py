@@ -18,6 +18,7 @@ def test_recipe_composes_with_every_synthetic_data_option(data):
     cfg = compose(["+experiment=read_real", *data])
     assert cfg.data.name == plain.data.name and cfg.data.get("charset") == plain.data.get("charset")
     assert cfg.model.name == "cnn" and cfg.augmentation.name == "heavy" and cfg.augmentation.mode == "online"
+    assert cfg.model.members == 3 and plain.model.members == 1                # three nets averaged, only here
     assert plain.data.normalize is None and cfg.data.normalize == "box"      # the recipe's value wins over the data's
     assert cfg.data.samples_per_class == plain.data.samples_per_class       # the data's own defaults are kept
     # Real handwriting is read the way the training data was drawn: normalised the same.
@@ -27,8 +28,8 @@ def test_recipe_composes_with_every_synthetic_data_option(data):
 
 def test_command_line_wins_over_the_recipe():
     cfg = compose(["+experiment=read_real", "data=latin", "model=mlp", "augmentation=none", "data.normalize=null",
-                   "trainer.max_epochs=3"])
-    assert cfg.model.name == "mlp"
+                   "trainer.max_epochs=3", "model.members=1"])
+    assert cfg.model.name == "mlp" and cfg.model.members == 1
     assert cfg.augmentation.name == "none" and cfg.data.normalize is None and cfg.trainer.max_epochs == 3
 
 
