@@ -59,22 +59,27 @@ def test_an_interrupted_sklearn_run_stops_and_ends_killed(store, monkeypatch, ca
     assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers  # put back as they were
 
 
-def test_ctrl_c_on_the_command_line_is_one_line_exit_130_and_the_run_killed(store, tmp_path):
-    # A real `python run.py model=sklearn_mlp` that would train for a long time, sent SIGINT (what Ctrl-C
-    # sends) once it has logged an epoch: sklearn's MLP catches the interrupt inside its pass.
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "model=sklearn_mlp", *TINY_SKLEARN,
-                             "model.max_epochs=100000", "model.patience=100000", "tracking.log_model=false",
-                             f"hydra.run.dir={tmp_path / 'out'}"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def ctrl_c_after_an_epoch(store, *args) -> tuple[int, str, str]:
+    """A real `python run.py model=sklearn_mlp ARGS` that would train for a long time, sent SIGINT (what Ctrl-C
+    sends) once it has logged an epoch; returns its exit code, stdout and stderr."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, "model=sklearn_mlp", *TINY_SKLEARN,
+                             "model.max_epochs=100000", "model.patience=100000", "tracking.log_model=false"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: any("val/accuracy" in r.data.metrics for r in all_runs(store)[1]), "an epoch logged",
                  proc=proc)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err[-3000:]
+    return proc.returncode, out, err
+
+
+def test_ctrl_c_on_the_command_line_is_one_line_exit_130_and_the_run_killed(store, tmp_path):
+    # sklearn's MLP catches the interrupt inside its pass: glyphlab raises it again.
+    code, _, err = ctrl_c_after_an_epoch(store, f"hydra.run.dir={tmp_path / 'out'}")
+    assert code == 130, err[-3000:]
     assert "Traceback" not in err and "Training interrupted by user" not in err, err[-3000:]
     client, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["KILLED"] and runs[0].data.tags["error"] == "interrupted"
@@ -87,20 +92,8 @@ def test_ctrl_c_in_a_sweep_stops_it_and_ends_job_and_parent_killed_without_a_tra
     # `python run.py -m ...` (Hydra's basic launcher: the jobs run in this process one after the other), Ctrl-C
     # in the first job: the job says which run ended KILLED, the sweep which job it stopped in, the parent run
     # ends KILLED (not FAILED, not "died with its process"), the second job never starts, exit 130.
-    sweep = tmp_path / "sweep"
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "-m", "model=sklearn_mlp", *TINY_SKLEARN,
-                             "model.max_epochs=100000", "model.patience=100000", "tracking.log_model=false",
-                             "seed=0,1", f"hydra.sweep.dir={sweep}"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: any("val/accuracy" in r.data.metrics for r in all_runs(store)[1]), "an epoch logged",
-                 proc=proc)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err[-3000:]
+    code, out, err = ctrl_c_after_an_epoch(store, "-m", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert code == 130, err[-3000:]
     client, runs = all_runs(store)
     child = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     parent = [r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent"]
