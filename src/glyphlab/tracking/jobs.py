@@ -13,8 +13,9 @@ JOBS_DIR = ".glyphlab-jobs"
 def read_jobs(sweep_dir) -> dict[int, dict]:
     """The job records of a sweep: ``{job number: {"overrides", "pid", "host", "result"?, "value"?}}``.
 
-    A job writes its record when it starts and adds ``result`` ("ok" or "failed") when it ends; a
-    record without a result is a job that died with its process (SIGKILL, out of memory, a crash).
+    A job writes its record when it starts and adds ``result`` ("ok", "failed", or "interrupted" by Ctrl-C /
+    SIGTERM) when it ends; a record without a result is a job that died with its process (SIGKILL, out of
+    memory, a crash).
     """
     import json
 

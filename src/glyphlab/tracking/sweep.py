@@ -40,12 +40,11 @@ def sweep_parent_id() -> str | None:
     path = Path(HydraConfig.get().sweep.dir) / PARENT_FILE
     return path.read_text().strip() if path.exists() else None
 
+
 def job_interrupted(interrupt) -> None:
     """Complete this job's record as interrupted (Ctrl-C or SIGTERM in the job's own process): the sweep
     then ends its parent run KILLED and says so, instead of counting a job that died with its process."""
     from hydra.core.hydra_config import HydraConfig
-
-    from glyphlab.tracking.jobs import read_jobs
 
     if not HydraConfig.initialized():
         return
