@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from glyphlab.data import cache
 from glyphlab.errors import DataError, check_split  # noqa: F401 - DataError's old home, still imported from here
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # Keys of a data config that are not builder arguments.
 USAGE_KEYS = ("name", "class_weights", "ignore_unknown", "cache", "normalize")
 NORMALIZE = (None, "box")
-CACHE_VERSION = 3  # bump when the cache file's layout changes (the builders' code is in the key anyway)
+CACHE_VERSION = 4  # bump when the cache file's layout changes (the builders' code is in the key anyway)
 # Installed packages whose data or drawing goes into a built set: a new version may draw other images.
 SOURCE_PACKAGES = ("numpy", "Pillow", "kanjivg", "Hershey-Fonts", "matplotlib-fontja", "fonttools")
 
@@ -134,10 +134,11 @@ def _load(cfg: dict, cache_dir) -> GlyphSet:
     use_cache = cache_dir is not None and cfg.get("cache", True) and not cfg.get("root")
     if use_cache:
         path = cache_path(cfg, cache_dir)
+        cache.remove_stale_temps(path.parent)  # a killed write's temp file would stay forever
         if path.exists():
             try:
                 return _read(path)
-            except Exception as e:  # a damaged cache file is rebuilt, never trusted
+            except Exception as e:  # a damaged cache file (any flipped bit: cache.read) is rebuilt, never trusted
                 reason = type(e).__name__ + (f": {str(e).splitlines()[0]}" if str(e) else "")
                 try:
                     path.unlink()
@@ -161,31 +162,28 @@ def _load(cfg: dict, cache_dir) -> GlyphSet:
 def _write(path: Path, glyphs: GlyphSet) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     except OSError as e:
         raise DataError(f"cache_dir {path.parent} is not writable ({e.strerror}); set cache_dir=<a writable "
                         f"folder> or data.cache=false") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, images=glyphs.images, labels=glyphs.labels,
-                     classes=np.array(json.dumps(glyphs.classes)),
-                     split=np.array([]) if glyphs.split is None else glyphs.split,
-                     meta=np.array(json.dumps(glyphs.meta, default=str)))
-        os.replace(tmp, path)
+        cache.write(path, {"images": glyphs.images, "labels": glyphs.labels,
+                           "classes": np.array(json.dumps(glyphs.classes)),
+                           "split": np.array([]) if glyphs.split is None else glyphs.split,
+                           "meta": np.array(json.dumps(glyphs.meta, default=str))})
+    except cache.FolderNotWritable as e:
+        raise DataError(f"cache_dir {path.parent} is not writable ({e.strerror}); set cache_dir=<a writable "
+                        f"folder> or data.cache=false") from None
     except OSError as e:  # a full disk, or something else (a folder) where the file goes
-        Path(tmp).unlink(missing_ok=True)
         raise DataError(f"cannot write the cache file {path} ({e.strerror}); set cache_dir=<a writable "
                         f"folder> or data.cache=false") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path) -> GlyphSet:
-    with np.load(path, allow_pickle=False) as z:
-        split = z["split"]
-        return GlyphSet(z["images"], z["labels"], json.loads(str(z["classes"])),
-                        split if split.size else None, json.loads(str(z["meta"])))
+    """The set cached in ``path``, verified (zip CRC and each array's digest, :func:`cache.read`)."""
+    z = cache.read(path)
+    split = z["split"]
+    return GlyphSet(z["images"], z["labels"], json.loads(str(z["classes"])),
+                    split if split.size else None, json.loads(str(z["meta"])))
 
 
 def split(glyphs: GlyphSet, val_fraction: float, test_fraction: float, seed: int):
