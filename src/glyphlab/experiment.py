@@ -155,7 +155,8 @@ def print_summary(cfg, metrics: dict, run_id: str, training: str = "", model_uri
         lines.append(f"test/digit_accuracy {metrics['test/digit_accuracy']:.4f}  "
                      f"test/length_accuracy {metrics.get('test/length_accuracy', float('nan')):.4f}")
     if "eval/accuracy" in metrics:
-        lines.append(f"eval/accuracy {metrics['eval/accuracy']:.4f} on {cfg.eval_data.name}")
+        lines.append(f"eval/accuracy {metrics['eval/accuracy']:.4f}  eval/macro_f1 {metrics['eval/macro_f1']:.4f} "
+                     f"on {cfg.eval_data.name} ({metrics['eval/n_classes_present']} classes present)")
     lines.append(f"MLflow run {run_id}")
     if model_uri:
         elsewhere = f" --tracking-uri {uri}" if cfg.tracking.get("uri") else ""

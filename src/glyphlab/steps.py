@@ -70,6 +70,8 @@ def evaluate_test(cfg, glyphs: GlyphSet, proba, test, tmp: Path) -> dict:
     y_test = glyphs.labels[test]
     pred = proba(glyphs.images[test]).argmax(-1)
     metrics = evaluate.classification_metrics(y_test, pred, glyphs.classes, "test")
+    if absent := evaluate.note_absent_classes(y_test, glyphs.classes, "test", "the test split"):
+        log.warning(f"glyphlab: {absent}")
     cm = evaluate.confusion(y_test, pred, glyphs.n_classes)
     evaluate.save_confusion(cm, glyphs.classes, tmp / "confusion_matrix.png", tmp / "confusion_matrix.csv",
                             title=f"{cfg.model.name} on {cfg.data.name}: test accuracy {metrics['test/accuracy']:.3f}")
@@ -193,6 +195,8 @@ def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarra
     other, keep, y_true = elsewhere
     pred = proba(other.images[keep]).argmax(-1)
     metrics = evaluate.classification_metrics(y_true, pred, glyphs.classes, "eval")
+    if absent := evaluate.note_absent_classes(y_true, glyphs.classes, "eval", f"eval_data ({cfg.eval_data.name})"):
+        log.warning(f"glyphlab: {absent}")
     metrics["eval/n_samples"] = int(keep.sum())
     mlflow.log_metrics(metrics)
     cm = evaluate.confusion(y_true, pred, glyphs.n_classes)
