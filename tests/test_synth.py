@@ -259,7 +259,7 @@ def test_even_ink_grows_thin_strokes_and_thins_thick_ones_to_the_share():
 
 
 def test_join_and_split_rewrite_the_strokes():
-    from glyphlab.data.strokes import _rewrite
+    from glyphlab.data.handwriting import rewrite as _rewrite
 
     corner = [np.array([[0.2, 0.2], [0.2, 0.8]]), np.array([[0.21, 0.8], [0.8, 0.8]]),  # drawn on: joinable
               np.array([[0.8, 0.2], [0.9, 0.2]])]                                      # far away: never joined

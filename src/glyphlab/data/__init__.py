@@ -72,8 +72,11 @@ class GlyphSet:
 
 
 def builder_config(cfg: dict) -> dict:
-    """The part of a data config that determines the set's content (and its cache key)."""
-    return {k: v for k, v in cfg.items() if k not in USAGE_KEYS}
+    """The part of a data config that determines the set's content (and its cache key). A synthetic
+    option's ``handwriting`` (the handwriting group, conf/handwriting/) reaches its builder as keyword
+    arguments beside the option's own keys."""
+    own = {k: v for k, v in cfg.items() if k not in USAGE_KEYS and k != "handwriting"}
+    return {**(cfg.get("handwriting") or {}), **own}
 
 
 @functools.cache

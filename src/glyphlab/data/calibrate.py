@@ -198,8 +198,14 @@ def pen_widths(images_zip, names: list[str], strokes: dict[str, list[np.ndarray]
 
 def calibrate(strokes_zip, images_zip=None, alphabets=CALIBRATION_ALPHABETS) -> dict[str, float]:
     """All the numbers (robust stds: 1.4826 × median absolute deviation, so a few wild drawings
-    do not dominate) and the style values they imply; see the module docstring."""
-    chars = read_strokes(strokes_zip, alphabets)
+    do not dominate) and the style values they imply; see the module docstring.
+
+    ``strokes_zip`` may be one zip or a list of them (pooled); ``images_zip`` then a list of the same
+    length (None entries: no pen width from that zip). ``alphabets`` empty: every alphabet found."""
+    zips = [strokes_zip] if isinstance(strokes_zip, (str, Path)) else list(strokes_zip)
+    images = images_zip if isinstance(images_zip, (list, tuple)) else [images_zip] * len(zips)
+    by_zip = [read_strokes(z, alphabets) for z in zips]
+    chars = {k: v for part in by_zip for k, v in part.items()}
     pooled: dict[str, list] = defaultdict(list)
     for drawings in chars.values():
         for key, values in (measure_character([d for _, d in drawings]) or {}).items():
@@ -215,9 +221,11 @@ def calibrate(strokes_zip, images_zip=None, alphabets=CALIBRATION_ALPHABETS) -> 
     r["joined_fraction"] = float(np.mean(pooled["fewer_strokes"]))
     r["split_fraction"] = float(np.mean(pooled["more_strokes"]))
     r["strokes_mean"] = float(np.mean(pooled["strokes"]))
-    if images_zip is not None:
-        names = [n for drawings in chars.values() for n, _ in drawings]
-        px, rel = pen_widths(images_zip, names, {n: d for drawings in chars.values() for n, d in drawings})
+    px_rel = [pen_widths(img, [n for drawings in part.values() for n, _ in drawings],
+                         {n: d for drawings in part.values() for n, d in drawings})
+              for part, img in zip(by_zip, images) if img is not None]
+    if px_rel:
+        px, rel = (np.concatenate(a) for a in zip(*px_rel))
         if rel.size:
             r.update(pen_px_median=float(np.median(px)), pen_rel_p10=float(np.percentile(rel, 10)),
                      pen_rel_median=float(np.median(rel)), pen_rel_p90=float(np.percentile(rel, 90)))
@@ -254,22 +262,29 @@ def _robust_std(values) -> float:
     return float(1.4826 * np.median(np.abs(v - np.median(v)))) if v.size else float("nan")
 
 
+def _images_beside(strokes_zip) -> Path | None:  # strokes_background_x.zip -> images_background_x.zip
+    guess = Path(strokes_zip).with_name(re.sub(r"^strokes_", "images_", Path(strokes_zip).name))
+    return guess if guess.name != Path(strokes_zip).name and guess.is_file() else None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m glyphlab.data.calibrate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("strokes_zip", help="Omniglot's strokes_background*.zip")
-    parser.add_argument("--images", help="the matching images zip (default: images_* beside the strokes zip)")
-    parser.add_argument("--alphabets", nargs="+", default=list(CALIBRATION_ALPHABETS))
+    parser.add_argument("strokes_zip", nargs="+", help="Omniglot's strokes_background*.zip (several are pooled)")
+    parser.add_argument("--images", nargs="+", help="the matching images zips, one per strokes zip "
+                        "(default: images_* beside each strokes zip)")
+    parser.add_argument("--alphabets", nargs="+", default=list(CALIBRATION_ALPHABETS),
+                        help="alphabets to measure; 'all': every alphabet in the zips")
     args = parser.parse_args(argv)
-    images = args.images
-    if images is None:  # strokes_background_small1.zip -> images_background_small1.zip beside it
-        guess = Path(args.strokes_zip).with_name(re.sub(r"^strokes_", "images_", Path(args.strokes_zip).name))
-        images = guess if guess.name != Path(args.strokes_zip).name and guess.is_file() else None
+    images = args.images or [_images_beside(z) for z in args.strokes_zip]
+    alphabets = [] if args.alphabets == ["all"] else args.alphabets
     try:
-        r = calibrate(args.strokes_zip, images, args.alphabets)
+        if len(images) != len(args.strokes_zip):
+            raise DataError(f"expected one --images zip per strokes zip ({len(args.strokes_zip)}), got {len(images)}")
+        r = calibrate(args.strokes_zip, images, alphabets)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"calibration on {', '.join(args.alphabets)}: {r['characters']} characters, {r['drawings']} drawings, "
+    print(f"calibration on {', '.join(alphabets) or 'every alphabet'}: {r['characters']} characters, {r['drawings']} drawings, "
           f"{r['compared']} compared with their character's mean")
     for key, value in r.items():
         if key not in ("characters", "drawings", "compared"):

@@ -13,6 +13,9 @@ KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))  # ァ..ヶ, 86 charac
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LOWER = "abcdefghijklmnopqrstuvwxyz"
 DIGITS = "0123456789"
+# Small kana are written smaller than their full-size partners: a fact of the script, kept when the
+# handwriting model fits each glyph to the box (fit > 0).
+SMALL_KANA = dict(zip("ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ", "あいうえおつやゆよわかけアイウエオツヤユヨワカケ"))
 
 
 def resolve_charset(charset: str, named: dict[str, str]) -> str:
@@ -33,8 +36,8 @@ def resolve_charset(charset: str, named: dict[str, str]) -> str:
 
 
 def _stroke_set(chars: str, family: str, image_size: int, samples_per_class: int, seed: int,
-                style: dict, sources=("kanjivg",)) -> GlyphSet:
-    return stroke_set(chars, family, image_size, samples_per_class, seed, sources, style)
+                style: dict, sources=("kanjivg",), same_size=None) -> GlyphSet:
+    return stroke_set(chars, family, image_size, samples_per_class, seed, sources, style, same_size)
 
 
 def build_kana(*, image_size: int = 48, samples_per_class: int = 100, seed: int = 0,
@@ -57,7 +60,7 @@ def build_kana(*, image_size: int = 48, samples_per_class: int = 100, seed: int 
                             seed=seed, font_files=list(font_files or []))
     if renderer != "strokes":
         raise DataError(f"expected renderer 'strokes' or 'fonts', got {renderer!r}")
-    return _stroke_set(chars, HIRAGANA + KATAKANA, image_size, samples_per_class, seed, style, sources)
+    return _stroke_set(chars, HIRAGANA + KATAKANA, image_size, samples_per_class, seed, style, sources, SMALL_KANA)
 
 
 def build_latin(*, image_size: int = 32, samples_per_class: int = 200, seed: int = 0,

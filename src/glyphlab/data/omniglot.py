@@ -27,7 +27,9 @@ SETS = {"images_background": True, "images_evaluation": False}  # set name prefi
 MAX_ENTRY_BYTES = 16 * 2**20
 # class_names="letters": the letters of the alphabets glyphlab has synthetic sets for, in character01.. order
 # (checked by eye against the drawings), so a model trained on data=latin or data=greek reads them by name.
-LETTERS = {"Latin": "abcdefghijklmnopqrstuvwxyz", "Greek": "αβγδεζηθικλμνξοπρστυφχψω"}
+# Katakana: the gojūon without ケ, as in Omniglot's small2 set (checked by eye; ../shared/README.md).
+LETTERS = {"Latin": "abcdefghijklmnopqrstuvwxyz", "Greek": "αβγδεζηθικλμνξοπρστυφχψω",
+           "Japanese_(katakana)": "アイウエオカキクコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヰヱヲン"}
 
 
 def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", background: bool | None = None,
@@ -40,7 +42,7 @@ def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", backg
     ``False`` only the evaluation sets, ``None`` both (the alphabets of the two are disjoint).
     Classes are ``character01``... (``Latin/character01``... with several alphabets) unless
     ``class_names`` names them in order (``"abcdefghijklmnopqrstuvwxyz"`` for Latin), or is ``"letters"``:
-    the :data:`LETTERS` of Latin and Greek, ``character01``... for other alphabets.
+    the :data:`LETTERS` of Latin, Greek and Japanese_(katakana), ``character01``... for other alphabets.
     Returns images uint8 ``[n_samples, image_size, image_size]`` (ink 255 on 0), labels int64
     ``[n_samples]``; ``meta["drawers"]`` is the drawer number (1..20) of each image, in order.
     """

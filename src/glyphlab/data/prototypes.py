@@ -60,14 +60,22 @@ def prototypes(char: str, family: str, sources) -> list[list[np.ndarray]]:
 
 
 def stroke_set(chars: str, family: str, image_size: int, samples_per_class: int, seed: int, sources,
-               style: dict) -> GlyphSet:
-    """``samples_per_class`` images of every character, each drawn from one of its prototypes."""
+               style: dict, same_size: dict[str, str] | None = None) -> GlyphSet:
+    """``samples_per_class`` images of every character, each drawn from one of its prototypes.
+
+    ``same_size``: character → a character it keeps its size against (ぁ → あ): with ``fit`` it is
+    scaled as that one's first prototype is, not filled to the box on its own."""
     sources = check_sources(sources)
     protos = [prototypes(c, family, sources) for c in chars]
+    boxes = {}
+    for c, partner in (same_size or {}).items():
+        if c in chars and (ref := prototypes(partner, family, sources)):
+            every = np.concatenate([np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in ref[0]])
+            boxes[c] = (every.min(0), every.max(0))
     missing = [c for c, p in zip(chars, protos) if not p]
     if missing:
         raise DataError(f"expected stroke data for every character from sources {', '.join(sources)}, found none "
                         f"for: {' '.join(missing)} ({' '.join(f'U+{ord(c):04X}' for c in missing)})")
-    out = synthesize(protos, list(chars), samples_per_class, image_size, seed, **style)
+    out = synthesize(protos, list(chars), samples_per_class, image_size, seed, fit_boxes=boxes, **style)
     out.meta["source"] = "+".join(sources)
     return out

@@ -120,7 +120,7 @@ def draw(pts: np.ndarray, seg: np.ndarray, radius: np.ndarray, image_size: int) 
 
 def low_res(images: np.ndarray, rng, sides, p, mode="average", big=None) -> np.ndarray:
     """A share ``p`` of ``images`` averaged down to a side in ``sides`` and scaled back up (bicubic);
-    ``mode="bitmap"``: made from ``big`` (the same images drawn at a higher resolution) as block counts
+    ``mode`` a tuple of modes: each image picks one; ``mode="bitmap"``: made from ``big`` (the same images drawn at a higher resolution) as block counts
     of a binary bitmap, see :func:`bitmap_counts`."""
     from PIL import Image
 
@@ -128,12 +128,13 @@ def low_res(images: np.ndarray, rng, sides, p, mode="average", big=None) -> np.n
     which = rng.random(len(images)) < p
     side = rng.integers(int(sides[0]), int(sides[1]) + 1, len(images))
     out = images.copy()
-    if mode == "bitmap":
+    modes = np.full(len(images), mode, dtype=object) if isinstance(mode, str) else rng.choice(list(mode), len(images))
+    if "bitmap" in set(modes):
         from glyphlab.data.digits import BITMAP_INK
 
         ink = rng.uniform(*BITMAP_INK, len(images))
     for i in np.flatnonzero(which):
-        if mode == "bitmap":
+        if modes[i] == "bitmap":
             out[i] = bitmap_counts(images[i] if big is None else big[i], int(side[i]), size, ink[i])
             continue
         small = Image.fromarray(images[i]).resize((side[i], side[i]), Image.Resampling.BOX)

@@ -32,13 +32,16 @@ expose; lengths are fractions of the image side):
                 ``fit`` of the image, and centred — as people draw a character alone in a box, and
                 as box normalisation will see it; 0 keeps the glyph's own size and place;
 - ``join``, ``split`` (:func:`synthesize`) the chance that a stroke is drawn on from the previous one
-                when that ended near its start (within :data:`JOIN_GAP`), and that a stroke is
-                lifted halfway and restarted; the pieces then vary on their own;
+                when that ended near its start, and that a stroke is lifted halfway and restarted; the
+                pieces then vary on their own (:mod:`glyphlab.data.handwriting`);
+- ``sparse_p``  (:func:`synthesize`) the share of images traced by a sparse pen: the glyph's strokes as
+                one trace through 6-12 points joined by straight lines, as a digitiser that keeps few
+                points draws them (:func:`glyphlab.data.handwriting.sparse_trace`);
 - ``low_res``   ``[min, max]`` pixel side: a share ``low_res_p`` of the variants is averaged down to
                 a random side in that range and scaled back up (bicubic), as a scan or a small
                 bitmap reaches the model (scikit-learn's digits are 8×8 counts), with the darkest ink
                 stretched back to full contrast; ``low_res_p`` 0: off;
-- ``low_res_mode`` ``average`` (above) or ``bitmap``: the low-res copy is made as scikit-learn's
+- ``low_res_mode`` ``average`` (above) or ``bitmap``, or a list of them (each low-res image picks one): the low-res copy is made as scikit-learn's
                 digits were (UCI optdigits): the glyph's ink box size-normalised (aspect kept, centred)
                 into a binary bitmap of 4× the side, its strokes grown or thinned to an even share of
                 ink (NIST's stroke-width normalisation), the on-pixels of each 4×4 block counted, and
@@ -56,6 +59,7 @@ from __future__ import annotations
 import numpy as np
 
 from glyphlab.data import DataError, GlyphSet
+from glyphlab.data.handwriting import rewrite, sparse_trace
 from glyphlab.data.raster import draw, keep_inside, low_res, prepare, stroke_length
 from glyphlab.data.raster import bitmap_counts as _bitmap_counts  # noqa: F401 - tests read it here
 
@@ -63,7 +67,7 @@ from glyphlab.data.raster import bitmap_counts as _bitmap_counts  # noqa: F401 -
 DEFAULT_STYLE = dict(jitter=0.02, wobble=0.03, pen_width=(0.06, 0.1), rotation=8.0, slant=0.2,
                      scale=(0.85, 1.05), shift=0.05, margin=0.04, aspect=0.0, stroke_shift=0.0,
                      stroke_rotation=0.0, stroke_scale=0.0, pen_relative=False, fit=0.0, supersample=1,
-                     low_res=(8, 16), low_res_p=0.0, low_res_mode="average", join=0.0, split=0.0)
+                     low_res=(8, 16), low_res_p=0.0, low_res_mode="average", join=0.0, split=0.0, sparse_p=0.0)
 LOW_RES_MODES = ("average", "bitmap")
 STYLE_KEYS = tuple(DEFAULT_STYLE)
 
@@ -71,7 +75,6 @@ STYLE_KEYS = tuple(DEFAULT_STYLE)
 # needs interior points to bend a straight stroke, and each segment is drawn inside a small
 # window around it, so short segments keep the windows (and the work) small.
 MAX_SEGMENT_PX = 4.0
-JOIN_GAP = 0.15     # a stroke may be joined to the previous one when it starts this close to its end
 REWRITES = 4        # with join/split: rewritten copies of each prototype, each image draws one
 
 
@@ -87,12 +90,14 @@ def family_box(points: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.random.Generator,
-                 **style) -> np.ndarray:
+                 fit_box=None, **style) -> np.ndarray:
     """Draw ``n`` handwritten variants of one glyph.
 
     strokes: list of float ``[n_points, 2]`` polylines (x, y) in the unit box, y down;
              a one-point stroke is a dot.
     rng:     the ``np.random.Generator`` that makes the variants (same state → same images).
+    fit_box: with ``fit``: the ``(lo, hi)`` ink box to fit instead of the glyph's own (a small kana is
+             scaled as its full-size partner is, so it stays small).
     style:   the variation strengths of the module docstring (missing keys take
              :data:`DEFAULT_STYLE`).
     Returns uint8 ``[n, image_size, image_size]``, ink 255 on 0.
@@ -102,7 +107,7 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
     if style["fit"]:
         strokes = [np.asarray(s, dtype=np.float64).reshape(-1, 2) for s in strokes]
         every = np.concatenate(strokes)
-        lo, hi = every.min(0), every.max(0)
+        lo, hi = (every.min(0), every.max(0)) if fit_box is None else map(np.asarray, fit_box)
         grow = style["fit"] / max(float((hi - lo).max()), 1e-6)
         strokes = [(s - (lo + hi) / 2) * grow + 0.5 for s in strokes]
     points, stroke_id, along, seg = prepare(strokes, MAX_SEGMENT_PX / (draw_size * style["scale"][1]))
@@ -154,7 +159,7 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
 
 
 def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
-               image_size: int, seed: int, **style) -> GlyphSet:
+               image_size: int, seed: int, fit_boxes: dict | None = None, **style) -> GlyphSet:
     """Render ``samples_per_class`` variants of every glyph.
 
     glyphs:  per class, in label order, one stroke list (see :func:`render_glyph`) or a list of
@@ -163,6 +168,8 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
              a numpy Generator returning a stroke list (:class:`glyphlab.data.allographs.Varied`): an
              image that draws it gets strokes of its own.
     classes: the class names (the characters), same length as ``glyphs``.
+    fit_boxes: class name → the ink box ``fit`` scales that class by (a script fact: small kana keep
+             their size); other classes fit their own box.
     Returns a GlyphSet with images uint8 ``[n_classes * samples_per_class, H, W]`` grouped by
     class, labels int64 0..n_classes-1; ``meta["prototypes"]`` is each class's prototype count.
     The same seed gives the same images.
@@ -179,49 +186,32 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
     counts = []
     for label, (entry, name) in enumerate(zip(glyphs, classes)):
         rng = np.random.default_rng([seed, *map(ord, str(name))])
+        style_c = dict(style, fit_box=(fit_boxes or {}).get(name))
         protos = _prototypes(entry, name)
         counts.append(len(protos))
-        join, split = style.get("join", 0), style.get("split", 0)
+        join, split, sparse = style.get("join", 0), style.get("split", 0), style.get("sparse_p", 0)
         if join or split:
-            protos = [p if callable(p) else _rewrite(p, rng, join, split) for p in protos for _ in range(REWRITES)]
+            protos = [p if callable(p) else rewrite(p, rng, join, split) for p in protos for _ in range(REWRITES)]
         out = images[label * samples_per_class:(label + 1) * samples_per_class]
-        if len(protos) == 1 and not callable(protos[0]):
-            out[:] = render_glyph(protos[0], samples_per_class, image_size, rng, **style)
+        if len(protos) == 1 and not callable(protos[0]) and not sparse:
+            out[:] = render_glyph(protos[0], samples_per_class, image_size, rng, **style_c)
             continue
         which = rng.integers(len(protos), size=samples_per_class)
+        alone = rng.random(samples_per_class) < sparse if sparse else np.zeros(samples_per_class, bool)
         for k, strokes in enumerate(protos):
-            chosen = np.flatnonzero(which == k)
+            chosen = np.flatnonzero((which == k) & ~alone)
             if callable(strokes):  # a family of allographs (allographs.Varied): each image its own proportions
                 for i in chosen:
-                    drawn = _rewrite(strokes(rng), rng, join, split) if join or split else strokes(rng)
-                    out[i] = render_glyph(drawn, 1, image_size, rng, **style)[0]
+                    drawn = rewrite(strokes(rng), rng, join, split) if join or split else strokes(rng)
+                    out[i] = render_glyph(drawn, 1, image_size, rng, **style_c)[0]
             elif chosen.size:
-                out[chosen] = render_glyph(strokes, chosen.size, image_size, rng, **style)
+                out[chosen] = render_glyph(strokes, chosen.size, image_size, rng, **style_c)
+        for i in np.flatnonzero(alone):  # a sparse pen: each image its own trace of its prototype
+            strokes = protos[which[i]](rng) if callable(protos[which[i]]) else protos[which[i]]
+            out[i] = render_glyph(sparse_trace(strokes, rng), 1, image_size, rng, **style_c)[0]
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), samples_per_class)
     return GlyphSet(images, labels, list(classes),
                     meta={"source": "strokes", "seed": seed, "prototypes": dict(zip(map(str, classes), counts))})
-
-
-def _rewrite(strokes, rng, join: float, split: float) -> list[np.ndarray]:
-    """One way of writing a prototype: strokes drawn on from the previous one (``join``) or in two (``split``)."""
-    out: list[np.ndarray] = []
-    for stroke in strokes:
-        stroke = np.asarray(stroke, dtype=np.float64).reshape(-1, 2)
-        if out and rng.random() < join and np.linalg.norm(out[-1][-1] - stroke[0]) < JOIN_GAP:
-            out[-1] = np.concatenate([out[-1], stroke])
-        else:
-            out.append(stroke)
-    pieces = []
-    for stroke in out:
-        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(stroke, axis=0), axis=1))])
-        if len(stroke) > 1 and arc[-1] > 0 and rng.random() < split:
-            at = rng.uniform(0.3, 0.7) * arc[-1]
-            k = int(np.searchsorted(arc, at))  # the cut lies in segment k-1 .. k
-            cut = stroke[k - 1] + (stroke[k] - stroke[k - 1]) * (at - arc[k - 1]) / max(arc[k] - arc[k - 1], 1e-12)
-            pieces += [np.vstack([stroke[:k], cut]), np.vstack([cut, stroke[k:]])]
-        else:
-            pieces.append(stroke)
-    return pieces
 
 
 def _prototypes(entry, name) -> list[list[np.ndarray]]:
@@ -261,13 +251,17 @@ def _check_style(style: dict) -> dict:
             raise DataError(f"{key} must be [min, max] with 0 < min <= max, got {lo_hi!r}")
         style[key] = (float(lo_hi[0]), float(lo_hi[1]))
     for key in ("jitter", "wobble", "rotation", "slant", "shift", "margin", "aspect", "stroke_shift",
-                "stroke_rotation", "stroke_scale", "fit", "join", "split"):
+                "stroke_rotation", "stroke_scale", "fit", "join", "split", "sparse_p"):
         if style[key] < 0:
             raise DataError(f"{key} must be >= 0, got {style[key]}")
-    if style["low_res_mode"] not in LOW_RES_MODES:
-        raise DataError(f"low_res_mode must be one of {', '.join(LOW_RES_MODES)}, got {style['low_res_mode']!r}")
-    if not 0 <= style["low_res_p"] <= 1:
-        raise DataError(f"low_res_p must be a probability in [0, 1], got {style['low_res_p']}")
+    modes = [style["low_res_mode"]] if isinstance(style["low_res_mode"], str) else list(style["low_res_mode"])
+    if not modes or any(m not in LOW_RES_MODES for m in modes):
+        raise DataError(f"low_res_mode must be one of {', '.join(LOW_RES_MODES)} or a list of them, "
+                        f"got {style['low_res_mode']!r}")
+    style["low_res_mode"] = modes[0] if len(modes) == 1 else tuple(modes)
+    for key in ("low_res_p", "sparse_p"):
+        if not 0 <= style[key] <= 1:
+            raise DataError(f"{key} must be a probability in [0, 1], got {style[key]}")
     if style["supersample"] not in (1, 2, 3, 4, 5, 6, 7, 8):
         raise DataError(f"supersample must be an integer from 1 to 8, got {style['supersample']!r}")
     style["supersample"] = int(style["supersample"])
