@@ -5,6 +5,7 @@
     glyphlab compare --experiment glyphlab         # a report from MLflow (also: python -m glyphlab.compare)
     glyphlab predict --model runs:/<id>/model a.png
     glyphlab draw --model runs:/<id>/model
+    glyphlab fonts ㄱㄴㄷ                           # which installed fonts cover which characters (data=script)
 
 The configs come from the checkout's ``conf/`` when glyphlab runs from one, else from the copy
 installed inside the package (``pkg://glyphlab.conf``, the same files: pyproject maps the package
@@ -19,7 +20,8 @@ import sys
 from pathlib import Path
 
 # glyphlab <command> → the module whose main(argv) runs it
-COMMANDS = {"compare": "glyphlab.compare", "predict": "glyphlab.predict", "draw": "glyphlab.draw"}
+COMMANDS = {"compare": "glyphlab.compare", "predict": "glyphlab.predict", "draw": "glyphlab.draw",
+            "fonts": "glyphlab.data.script"}
 PACKAGED_CONF = "pkg://glyphlab.conf"
 
 
@@ -43,7 +45,7 @@ def run_experiment(conf: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None, conf: str | None = None) -> int | None:
-    """``glyphlab [compare|predict|draw] ARGS``; anything else is an experiment's Hydra command line.
+    """``glyphlab [compare|predict|draw|fonts] ARGS``; anything else is an experiment's Hydra command line.
 
     ``conf``: the config folder (run.py passes the one beside it).
     """

@@ -102,9 +102,25 @@ def code_fingerprint() -> str:
 
 
 def cache_key(cfg: dict) -> str:
-    blob = json.dumps({"v": CACHE_VERSION, "code": code_fingerprint(), **builder_config(cfg)},
-                      sort_keys=True, default=str)
+    blob = json.dumps({"v": CACHE_VERSION, "code": code_fingerprint(), **builder_config(cfg),
+                       **_input_identity(cfg)}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _input_identity(cfg: dict) -> dict:
+    """A builder that reads files beyond the config (data=script: font files) says which, through a
+    ``cache_identity(builder config)`` attribute; their identities join the cache key."""
+    target = cfg.get("_target_")
+    if not isinstance(target, str) or "." not in target:
+        return {}
+    import importlib
+
+    module, _, name = target.rpartition(".")
+    try:
+        identity = getattr(getattr(importlib.import_module(module), name), "cache_identity", None)
+    except (ImportError, AttributeError):
+        return {}  # instantiating it says what is wrong
+    return {"inputs": identity(builder_config(cfg))} if identity else {}
 
 
 def cache_path(cfg: dict, cache_dir: str | os.PathLike) -> Path:

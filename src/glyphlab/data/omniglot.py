@@ -29,7 +29,14 @@ MAX_ENTRY_BYTES = 16 * 2**20
 # (checked by eye against the drawings), so a model trained on data=latin or data=greek reads them by name.
 # Katakana: the gojūon without ケ, as in Omniglot's small2 set (checked by eye; ../shared/README.md).
 LETTERS = {"Latin": "abcdefghijklmnopqrstuvwxyz", "Greek": "αβγδεζηθικλμνξοπρστυφχψω",
-           "Japanese_(katakana)": "アイウエオカキクコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヰヱヲン"}
+           "Japanese_(katakana)": "アイウエオカキクコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヰヱヲン",
+           # data=script (#28), checked on contact sheets (four drawers' drawings of each characterNN beside the
+           # font's glyph; experiments/script_fonts/contact_sheet.py): Korean = the 21 vowels ㅏ..ㅣ in Unicode
+           # order, then the 19 consonants ㄱ..ㅎ without the clusters (Hangul Compatibility Jamo); Early_Aramaic
+           # = the 22 letters alef..taw drawn in the old (Phoenician-like) forms, which Unicode encodes as
+           # Phoenician U+10900..U+10915 (the Imperial Aramaic block's cursive forms differ in most letters)
+           "Korean": "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ",
+           "Early_Aramaic": "".join(chr(c) for c in range(0x10900, 0x10916))}
 
 
 def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", background: bool | None = None,
@@ -42,7 +49,8 @@ def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", backg
     ``False`` only the evaluation sets, ``None`` both (the alphabets of the two are disjoint).
     Classes are ``character01``... (``Latin/character01``... with several alphabets) unless
     ``class_names`` names them in order (``"abcdefghijklmnopqrstuvwxyz"`` for Latin), or is ``"letters"``:
-    the :data:`LETTERS` of Latin, Greek and Japanese_(katakana), ``character01``... for other alphabets.
+    the :data:`LETTERS` of Latin, Greek, Japanese_(katakana), Korean and Early_Aramaic, ``character01``...
+    for other alphabets.
     Returns images uint8 ``[n_samples, image_size, image_size]`` (ink 255 on 0), labels int64
     ``[n_samples]``; ``meta["drawers"]`` is the drawer number (1..20) of each image, in order.
     """
