@@ -22,8 +22,8 @@ def options(group: str) -> list[str]:
 
 def test_every_group_folder_is_covered_here():
     groups = {p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name not in ("hydra", "__pycache__")}
-    assert groups == {"augmentation", "callbacks", "data", "eval_data", "experiment", "hparams_search", "model",
-                      "tracking", "trainer"}, "a new config group needs its check in tests/test_config_groups.py"
+    assert groups == {"augmentation", "callbacks", "data", "eval_data", "experiment", "handwriting", "hparams_search",
+                      "model", "tracking", "trainer"}, "a new config group needs its check (handwriting: test_handwriting.py)"
 
 
 def small(spec: dict) -> dict:
