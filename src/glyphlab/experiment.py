@@ -106,6 +106,7 @@ def run(cfg: DictConfig) -> float:
         started = time.perf_counter()
         fitted = family.fit(cfg, glyphs, x_train, y_train, val, weights, tmp)
         fit_s = time.perf_counter() - started
+        phases.mark("fit_end")
 
         # 4. Evaluation on the untouched test split (and on eval_data, when given).
         metrics = evaluate_test(cfg, glyphs, fitted.predict_proba, test, tmp)
@@ -133,10 +134,13 @@ def run(cfg: DictConfig) -> float:
 def check_config(cfg: DictConfig, family=None) -> None:
     """Catch nonsense values before any work, each with one line naming the key."""
     from glyphlab import models
+    from glyphlab.keytypes import check_data_keys
 
     if cfg.data.get("image_size") is not None:
         check_image_size(cfg.data.image_size)
     check_split(cfg.split.val, cfg.split.test)
+    check_data_keys(cfg.data, "data")
+    check_data_keys(cfg.get("eval_data"), "eval_data")
     (family or models.family(cfg.model.adapter)).check_config(cfg)
 
 

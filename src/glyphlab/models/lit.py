@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from glyphlab import phases
-from glyphlab.errors import refused
+from glyphlab.errors import ConfigError, refused
 from glyphlab.models import check_scheduler
 
 
@@ -67,6 +67,24 @@ class TensorBatches:
                 yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
 
 
+def logged_metrics(n_positions: int = 1) -> list[str]:
+    """The metrics :class:`GlyphClassifier` logs each epoch: what a callback or the plateau schedule may monitor."""
+    return ["train/loss", "val/loss", "val/accuracy"] + (["val/digit_accuracy"] if n_positions > 1 else [])
+
+
+def check_monitors(cfg, n_positions: int = 1) -> None:
+    """Every ``monitor`` of the callbacks and of ``model.plateau`` names a metric the model logs: one line
+    now instead of Lightning's error after the first epoch."""
+    known = logged_metrics(n_positions)
+    nodes = [(f"callbacks.{name}", node) for name, node in (cfg.get("callbacks") or {}).items()]
+    if cfg.model.get("scheduler") == "plateau":
+        nodes.append(("model.plateau", cfg.model.get("plateau") or {}))
+    for key, node in nodes:
+        monitor = node.get("monitor") if hasattr(node, "get") else None
+        if monitor is not None and monitor not in known:
+            raise ConfigError(f"{key}.monitor must be a metric the model logs ({', '.join(known)}), got {monitor!r}")
+
+
 def to_input(images: torch.Tensor) -> torch.Tensor:
     """uint8 ``[B, H, W]`` → float ``[B, 1, H, W]`` in 0..1."""
     return images.unsqueeze(1).float().div_(255.0)
@@ -87,6 +105,7 @@ class GlyphClassifier(pl.LightningModule):
         check_scheduler(scheduler)
         self.net, self.optimizer_factory, self.augmenter = net, optimizer, augmenter
         self.scheduler, self.plateau = scheduler, dict(plateau or {})
+        self.monitor = self.plateau.pop("monitor", "val/accuracy")  # model.plateau.monitor (mode: model.plateau.mode)
         if scheduler == "plateau":  # a key or value ReduceLROnPlateau refuses: one line now, not in the middle of fit
             try:
                 self._plateau_schedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))
@@ -142,7 +161,7 @@ class GlyphClassifier(pl.LightningModule):
             # (a cosine over max_epochs would still be near its start when early stopping ends a run).
             # Stepped after each epoch's validation, on the metric early stopping and the best checkpoint watch.
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self._plateau_schedule(optimizer),
-                                                             "monitor": "val/accuracy", "interval": "epoch"}}
+                                                             "monitor": self.monitor, "interval": "epoch"}}
         # cosine: the learning rate falls from its configured value to 0 over all of training, step
         # by step, so the last epochs fine-tune instead of bouncing around at the full rate.
         steps = max(1, int(self.trainer.estimated_stepping_batches))

@@ -33,7 +33,8 @@ class TorchFamily(Family):
         from hydra.utils import instantiate
 
         from glyphlab import augment
-        from glyphlab.models.lit import ExtraMetricsToMlflow, GlyphClassifier, TensorBatches, predict_proba
+        from glyphlab.models.lit import (ExtraMetricsToMlflow, GlyphClassifier, TensorBatches, check_monitors,
+                                         predict_proba)
 
         torch.manual_seed(cfg.seed)
         try:  # a value torch, Lightning or the net refuses: one line naming its key (errors.refused)
@@ -73,6 +74,7 @@ class TorchFamily(Family):
         # interrupted.ckpt when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from any.
         root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(workdir)
         checkpoints = Path(root) / "checkpoints"
+        check_monitors(cfg, n_positions(glyphs))
         callbacks = build_callbacks(cfg.get("callbacks"), checkpoints, len(val), val_images)
         precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
         try:
@@ -219,7 +221,10 @@ def build_callbacks(cfg_callbacks, checkpoints: Path, n_val: int = 0, val_images
             continue
         if "_target_" not in node:
             raise ConfigError(f"callbacks.{name} must name a Lightning callback with _target_, got {dict(node)}")
-        callback = instantiate(node, _convert_="all")
+        try:
+            callback = instantiate(node, _convert_="all")
+        except Exception as e:  # noqa: BLE001 - a value Lightning refuses (mode=maximum): one line naming the key
+            raise refused(f"callbacks.{name}", node, e) from None
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(checkpoints)
         if isinstance(callback, EarlyStopping):

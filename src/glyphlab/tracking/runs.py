@@ -55,6 +55,9 @@ def start_run(cfg: DictConfig):
     """
     import mlflow
 
+    from glyphlab.failures import explain, quiet_store_errors
+
+    quiet_store_errors()
     client, experiment_id = connect(cfg.tracking)
     tags = {"model": cfg.model.name, "data": cfg.data.name, "augmentation": cfg.augmentation.name,
             "seed": str(cfg.seed)}
@@ -65,9 +68,15 @@ def start_run(cfg: DictConfig):
     if parent := sweep_parent_id():
         tags["mlflow.parentRunId"] = parent
     tags.update(process_tags())
-    run = client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
-    previous = _signals_as_interrupt()
     uri = tracking_uri(cfg.tracking)
+    batch_key = "model.batch_size" if "batch_size" in cfg.model else "model.estimator.batch_size"
+    try:
+        run = client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
+    except Exception as e:  # a write-protected or full store: one line (glyphlab.failures)
+        if (known := explain(e, uri)) is None:
+            raise
+        raise known from e
+    previous = _signals_as_interrupt()
     try:
         if cfg.tracking.get("system_metrics"):  # psutil's samples; short runs need more than MLflow's one per 10 s
             os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", str(SYSTEM_METRICS_INTERVAL_S))
@@ -88,14 +97,36 @@ def start_run(cfg: DictConfig):
                 ended = _end_active_run("FAILED", f"the tracking server stopped answering: {_reason(e)}", uri,
                                         lost=True)
                 raise TrackingError(_server_lost_message(uri, e, run.info.run_id, ended)) from e
-            _end_active_run("FAILED", f"{type(e).__name__}: {e}"[:5000], uri)
+            known = explain(e, uri, run.info.artifact_uri, batch_key)  # out of memory, a store that cannot be written
+            _end_failed(e, known, run.info.run_id, uri, lambda err: explain(err, uri, run.info.artifact_uri))
             raise
         else:
-            mlflow.end_run("FINISHED")
+            try:
+                mlflow.end_run("FINISHED")
+            except Exception as e:
+                if (known := explain(e, uri, run.info.artifact_uri)) is None:
+                    raise
+                raise type(known)(f"{known}; MLflow run {run.info.run_id} could not be ended FINISHED") from e
     finally:
         for signum, handler in previous.items():
             if handler is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(signum, handler)
+
+
+def _end_failed(error: BaseException, known, run_id: str, uri: str, explain_end) -> None:
+    """End the active run FAILED with ``error`` tagged; ``known``: its one-line form (glyphlab.failures),
+    raised instead, saying whether the run could be ended. A store that cannot record the end (a full
+    disk) leaves the run RUNNING; the next glyphlab process on this host that opens it ends it KILLED."""
+    try:
+        _end_active_run("FAILED", str(known) if known is not None else f"{type(error).__name__}: {error}"[:5000], uri)
+    except Exception as end_error:  # noqa: BLE001 - mlflow.end_run has taken the run off its stack already
+        known = known or explain_end(end_error)
+        if known is None:
+            return  # the run's own error goes on
+        raise type(known)(f"{known}; MLflow run {run_id} could not be ended FAILED (it stays RUNNING until "
+                          f"a glyphlab process on this host opens the store again)") from error
+    if known is not None:
+        raise type(known)(f"{known}; MLflow run {run_id} ended FAILED") from error
 
 
 def _end_active_run(status: str, error: str, uri: str, lost: bool = False) -> bool:

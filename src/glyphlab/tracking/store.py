@@ -96,6 +96,12 @@ def connect(cfg_tracking):
             probe.unlink()
         except OSError as e:
             raise TrackingError(f"MLflow store {uri} is not writable: {e.strerror} ({db.parent})") from None
+        try:  # the file itself: write-protected in a writable folder, SQLite would fail at the first write
+            if db.exists():
+                os.close(os.open(db, os.O_RDWR))
+        except OSError as e:
+            raise TrackingError(f"MLflow store {uri} is not writable: {db} ({e.strerror}); make it writable, "
+                                f"or set tracking.uri to another store") from None
     quiet_progress_bars()
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -121,7 +127,11 @@ def connect(cfg_tracking):
                             f"{lock.timeout:.0f} s while opening it; is it stuck?") from None
     except TrackingError:
         raise
-    except Exception as e:  # the store's own error (locked by another program, a newer schema, ...)
+    except Exception as e:  # the store's own error (locked by another program, a newer schema, a full disk ...)
+        from glyphlab.failures import store_failure
+
+        if (known := store_failure(e, uri)) is not None:
+            raise known from e
         reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise TrackingError(f"cannot open the MLflow store {uri}: {type(e).__name__}: {reason}"[:1000]) from e
     mark_dead_runs(client)

@@ -1,0 +1,138 @@
+"""The types of a data option's keys, checked before any work: ``data.samples_per_class=1.5`` is one line
+naming the key, the type its builder takes and the value given, not the builder's TypeError from deep
+inside Hydra's ``instantiate``.
+
+What a key takes comes from its builder (the ``_target_``): the annotation of its parameter, else the type
+of the parameter's default, else (a key the builder takes through ``**kwargs``) the type of the key's value
+in the option's own YAML file (``conf/data/<name>.yaml``). A key no builder parameter takes is refused too.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import types
+import typing
+
+from omegaconf import OmegaConf
+
+from glyphlab.errors import ConfigError
+
+WORDS = {"int": "an integer", "number": "a number", "str": "a string", "bool": "true or false", "list": "a list",
+         "dict": "a mapping", "none": "null"}
+# keys of a data config that are not builder arguments (glyphlab.data.USAGE_KEYS), and Hydra's own
+NOT_PASSED = ("name", "class_weights", "ignore_unknown", "cache", "normalize")
+
+
+def check_data_keys(node, key: str = "data") -> None:
+    """Raise :class:`ConfigError` for a key of data config ``node`` (at config key ``key``: ``data`` or
+    ``eval_data``) whose value is not of the type its builder takes, or that the builder does not take."""
+    if node is None or not node.get("_target_"):
+        return
+    builder = _builder(str(node._target_))
+    if builder is None:  # instantiate names a target that does not exist
+        return
+    try:
+        signature = inspect.signature(builder)
+    except (TypeError, ValueError):
+        return
+    hints = _hints(builder)
+    yaml_defaults = _yaml_defaults(str(node.get("name", "")), str(node._target_))
+    takes_more = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    values = OmegaConf.to_container(node, resolve=True)
+    for name, value in values.items():
+        if name.startswith("_") or name in NOT_PASSED:
+            continue
+        parameter = signature.parameters.get(name)
+        if parameter is None and not takes_more:
+            taken = ", ".join(p for p, v in signature.parameters.items() if v.kind is v.KEYWORD_ONLY
+                              or v.kind is v.POSITIONAL_OR_KEYWORD)
+            raise ConfigError(f"{key}.{name} is not a key of data option {node.get('name')} ({node._target_} "
+                              f"takes: {taken})")
+        kinds = _kinds(parameter, hints.get(name), yaml_defaults.get(name, None))
+        if kinds and not any(_matches(value, kind) for kind in kinds):
+            words = " or ".join(WORDS[k] for k in sorted(kinds, key=list(WORDS).index))
+            raise ConfigError(f"{key}.{name} must be {words}, got {value!r} ({type(value).__name__})")
+
+
+def _builder(target: str):
+    module, _, name = target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+
+
+def _hints(builder) -> dict:
+    try:
+        return typing.get_type_hints(builder)
+    except Exception:  # noqa: BLE001 - an annotation that does not evaluate: fall back on the defaults
+        return {}
+
+
+def _kinds(parameter, hint, yaml_default) -> set[str]:
+    """The kinds of value a key takes; empty when anything goes (or nothing says)."""
+    if hint is not None:
+        return _kinds_of_hint(hint)
+    if parameter is not None and parameter.default is not inspect.Parameter.empty:
+        return _kinds_of_value(parameter.default)
+    return _kinds_of_value(yaml_default)
+
+
+def _kinds_of_hint(hint) -> set[str]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_kinds_of_hint(h) for h in typing.get_args(hint)]
+        return set() if any(not p for p in parts) else set().union(*parts)
+    hint = origin or hint
+    simple = {bool: "bool", int: "int", float: "number", str: "str", type(None): "none", list: "list",
+              tuple: "list", dict: "dict", None: "none"}
+    try:
+        return {simple[hint]} if hint in simple else set()
+    except TypeError:  # an unhashable annotation
+        return set()
+
+
+def _kinds_of_value(value) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, bool):
+        return {"bool"}
+    if isinstance(value, (int, float)):
+        return {"number"}  # a YAML `10` may well take 12.5 (degrees); an integer-only key says so in its annotation
+    if isinstance(value, str):
+        return {"str"}
+    if isinstance(value, (list, tuple)):
+        return {"list"}
+    return {"dict"} if isinstance(value, dict) else set()
+
+
+def _matches(value, kind: str) -> bool:
+    if kind in ("int", "number"):
+        return isinstance(value, int if kind == "int" else (int, float)) and not isinstance(value, bool)
+    return isinstance(value, {"str": str, "bool": bool, "list": (list, tuple), "dict": dict, "none": type(None)}[kind])
+
+
+@functools.cache
+def _yaml_defaults(name: str, target: str) -> dict:
+    """The literal values (no interpolations) of the data option of ``name`` and ``target`` in conf/data/."""
+    from importlib import resources
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "conf" / "data"  # a checkout's (as glyphlab.cli.config_path)
+    if not (folder.parent / "config.yaml").is_file():
+        folder = resources.files("glyphlab.conf").joinpath("data")  # the installed copy
+    options = {}
+    for entry in folder.iterdir():
+        if entry.name.endswith(".yaml"):
+            try:
+                options[entry.name[:-5]] = OmegaConf.create(entry.read_text(encoding="utf-8"))
+            except Exception:  # noqa: BLE001 - a file Hydra would refuse anyway
+                continue
+    chosen = options.get(name)
+    if chosen is None or chosen.get("_target_") != target:
+        chosen = next((o for o in options.values() if o.get("_target_") == target), None)
+    if chosen is None:
+        return {}
+    return {k: OmegaConf.to_container(chosen, resolve=False)[k] for k in chosen
+            if not OmegaConf.is_interpolation(chosen, k) and k != "defaults"}
