@@ -23,6 +23,11 @@ class DataError(GlyphlabError, ValueError):
     """Bad dataset input; the message says what was expected and what was found."""
 
 
+class ImageTooLargeError(DataError):
+    """An image file claims more pixels than glyphlab decodes (a decompression bomb, or a photo to
+    shrink first); refused from its header, before decoding. A server answers it 413, other bad images 400."""
+
+
 class TrackingError(GlyphlabError, RuntimeError):
     """The tracking store cannot be used; the message names the URI."""
 

@@ -82,30 +82,22 @@ def read_image_file(path: Path) -> bytes:
 
 
 def check_image(data: bytes, name: str) -> None:
-    """:class:`DataError` naming ``name`` unless ``data`` is a whole image Pillow decodes, within
-    the pixel limit of the training data's folder reader (a decompression bomb is refused unread)."""
-    import io
-
-    from PIL import Image
+    """:class:`DataError` naming ``name`` unless ``data`` is a whole image Pillow decodes; an image over
+    the reader's pixel limit is refused unread, as :class:`~glyphlab.errors.ImageTooLargeError`."""
+    from PIL import UnidentifiedImageError
 
     from glyphlab.data import DataError
-    from glyphlab.data.folder import MAX_PIXELS
+    from glyphlab.data.reader import check_decodes
 
     try:
-        im = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as e:
-        raise DataError(f"{name}: {e}; refused (a decompression bomb?)") from None
-    except Exception:
+        check_decodes(data)
+    except DataError as e:  # ImageTooLargeError: the message says the size and the limit
+        raise type(e)(f"{name} {e}") from None
+    except UnidentifiedImageError:
         raise DataError(f"{name} is not an image Pillow can read; expected PNG, JPEG, BMP, ...") from None
-    with im:
-        if im.width * im.height > MAX_PIXELS:  # the rule of the training data's folder reader
-            raise DataError(f"{name} claims {im.width}x{im.height} pixels, more than {MAX_PIXELS:,} "
-                            f"(a decompression bomb?); refused without decoding")
-        try:
-            im.load()  # the pixels too: a truncated or damaged file is named here, not as "image 1"
-        except Exception as e:  # noqa: BLE001 - Pillow raises many kinds on damaged data
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise DataError(f"{name}: Pillow cannot decode it ({reason}); expected a whole PNG, JPEG, ...") from None
+    except Exception as e:  # noqa: BLE001 - Pillow raises many kinds on damaged data
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{name}: Pillow cannot decode it ({reason}); expected a whole PNG, JPEG, ...") from None
 
 
 def load_model(uri: str, tracking_uri: str | None = None):

@@ -13,10 +13,11 @@ row summing to 1. A model with several label positions (``data=digit_sequence``)
 ``"<position>:<class>"`` per position and class instead, each position summing to 1.
 
 Preprocessing travels with the model: each image goes through
-:func:`glyphlab.data.folder.load_image`, the conversion the folder loader applies to user
-images (gray, polarity normalised to bright ink on dark, padded to a square, resized to the
-training size; a position-wise model's input is squeezed to a square instead of padded, as its
-training strips were). Nothing is unpickled on load: the pyfunc is logged "from code"
+:func:`glyphlab.data.reader.load_image`, the one reader the run's folder data and eval_data went
+through (gray, transparency on the paper its ink contrasts with, the paper levelled to black and
+the ink made bright, padded to a square, resized to the training size), then the run's
+``data.normalize``; a position-wise model's input is squeezed to a square instead of padded, as
+its training strips were. Nothing is unpickled on load: the pyfunc is logged "from code"
 (:mod:`glyphlab.serving_entry` builds it), a torch net is stored as its ``state_dict`` (loaded
 with ``weights_only=True``) plus its constructor arguments in ``glyph_model.json``, and a
 scikit-learn estimator with skops, which loads only the types it trusts: each family's adapter
@@ -115,7 +116,7 @@ def decode(data, image_size: int, where: str = "image", squeeze: bool = False) -
     position-wise data were; otherwise it is padded to a square, keeping its aspect ratio.
     """
     from glyphlab.data import DataError
-    from glyphlab.data.folder import load_image
+    from glyphlab.data.reader import load_image
 
     if isinstance(data, str):  # base64 text from a client that did not go through the signature
         try:
@@ -127,23 +128,21 @@ def decode(data, image_size: int, where: str = "image", squeeze: bool = False) -
         raise DataError(f"{where}: expected image file bytes (PNG, JPEG, ...), got {type(data).__name__}")
     try:
         image, _ = load_image(io.BytesIO(_squeezed(bytes(data)) if squeeze else bytes(data)), image_size)
-    except DataError as e:
-        raise DataError(f"{where}: {e}") from None
+    except DataError as e:  # the kind is kept: a server answers ImageTooLargeError 413, the others 400
+        raise type(e)(f"{where}: {e}") from None
     except Exception as e:  # Pillow raises many kinds on bytes that are not an image
         raise DataError(f"{where}: cannot read it as an image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     return image
 
 
 def _squeezed(data: bytes) -> bytes:
-    """Image file bytes → PNG bytes of the image stretched to a square (its longer side)."""
+    """Image file bytes → PNG bytes of the image stretched to a square (its longer side); the
+    reader's pixel limit is checked first (:func:`glyphlab.data.reader.open_image`)."""
     from PIL import Image, ImageOps
 
-    from glyphlab.data import DataError
-    from glyphlab.data.folder import MAX_PIXELS
+    from glyphlab.data.reader import open_image
 
-    with Image.open(io.BytesIO(data)) as im:
-        if im.width * im.height > MAX_PIXELS:
-            raise DataError(f"claims {im.width}x{im.height} pixels, more than {MAX_PIXELS:,}; refused")
+    with open_image(io.BytesIO(data)) as im:
         if im.width == im.height:
             return data
         im = ImageOps.exif_transpose(im)

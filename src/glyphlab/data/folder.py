@@ -6,8 +6,8 @@ Two layouts, told apart by what is there::
     root/<label>_<anything>.png      flat files (class = the name before the first underscore)
 
 Any format Pillow reads, any mode and any size become one grayscale ``image_size x image_size``
-uint8 image, ink bright on dark (see :func:`load_image`). Files that cannot be used are
-skipped with a warning that counts and names them, or raise :class:`DataError`
+uint8 image, ink bright on dark (:func:`glyphlab.data.reader.load_image`, the one reader).
+Files that cannot be used are skipped with a warning that counts and names them, or raise :class:`DataError`
 (``on_bad_file``). :func:`load_image` and :func:`decode_images` are shared with the Omniglot loader.
 """
 from __future__ import annotations
@@ -18,16 +18,14 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from glyphlab.data import DataError, GlyphSet
+from glyphlab.data.reader import MAX_PIXELS, load_image  # noqa: F401 - the one reader; MAX_PIXELS re-exported
 from glyphlab.errors import check_image_size
 
 log = logging.getLogger(__name__)
 
-# An image claiming more pixels than this is refused before decoding (a decompression bomb:
-# a few KB of PNG can claim 10^10 pixels). Pillow's own guard only starts at ~89 MP.
-MAX_PIXELS = 50_000_000
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 1024
 PROGRESS_MIN_FILES = 2_000  # a progress bar only when the wait is noticeable
 BAD_FILE_POLICIES = ("skip", "error")
@@ -58,7 +56,7 @@ def read_folder(root: str | os.PathLike, *, image_size: int, on_bad_file: str = 
     others after, sorted) or sorted. ``class_order`` is a list of names or a string of
     characters (whitespace-separated names when it has spaces). ``meta`` holds ``root``,
     ``layout`` ("folder" or "flat"), ``skipped_files`` (paths relative to root) and
-    ``inverted`` (how many images were light-background and got inverted).
+    ``inverted`` (how many images had ink darker than their paper and got turned around).
     """
     check_options(image_size, on_bad_file)
     root = Path(root).expanduser()
@@ -95,56 +93,6 @@ def read_folder(root: str | os.PathLike, *, image_size: int, on_bad_file: str = 
     return GlyphSet(np.stack(arrays), labels, classes, meta={
         "root": shown(root), "layout": layout, "skipped_files": [name for name, _ in skipped],
         "inverted": int(sum(inv for name in classes for _, inv in per_class[name]))})
-
-
-def load_image(source, image_size: int) -> tuple[np.ndarray, bool]:
-    """One image file (path or binary file object) -> uint8 ``[image_size, image_size]``, ink bright.
-
-    Any mode becomes gray: transparency is composited on white (on black under light strokes),
-    16-bit and float data are scaled to 0..255, EXIF rotation is applied. Polarity is decided
-    per image from its border: the border median is the background, and a light background
-    means dark ink, so the image is inverted. The image is padded to a square with its background (keeps the aspect ratio)
-    and resized with a Lanczos filter. Returns the image and whether it was inverted.
-    Raises on undecodable input and on images claiming more than :data:`MAX_PIXELS` pixels.
-    """
-    with Image.open(source) as im:  # reads the header only; the pixels are decoded below
-        if im.width * im.height > MAX_PIXELS:
-            raise DataError(f"claims {im.width}x{im.height} pixels, more than {MAX_PIXELS:,} "
-                            f"(a decompression bomb?); refused without decoding")
-        # JPEG only: let the decoder shrink by up to 8x (DCT scaling), still 2x the target for a clean
-        # Lanczos resize; a phone photo then decodes ~10x faster. A no-op for other formats.
-        im.draft("L", (2 * image_size, 2 * image_size))
-        gray = _to_gray(ImageOps.exif_transpose(im))  # float32 [H, W] in 0..255
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
-    inverted = background > 127.5
-    if inverted:
-        gray, background = 255.0 - gray, 255.0 - background
-    square = ImageOps.pad(Image.fromarray(np.round(gray).astype(np.uint8)), (image_size, image_size),
-                          method=Image.Resampling.LANCZOS, color=int(round(background)))
-    return np.asarray(square, dtype=np.uint8), inverted
-
-
-def _to_gray(im: Image.Image) -> np.ndarray:
-    """Any Pillow mode -> float32 ``[H, W]`` gray in 0..255."""
-    if im.mode.startswith("I;16"):
-        return np.asarray(im, dtype=np.float32) / 257.0
-    if im.mode in ("I", "F"):  # 32-bit int or float: 16-bit PNGs, float TIFFs
-        a = np.asarray(im, dtype=np.float32)
-        top = float(a.max(initial=0))
-        scale = 255.0 if im.mode == "F" and top <= 1.0 else 1.0 if top <= 255 else 255.0 / 65535.0
-        return np.clip(a * scale, 0, 255)
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-        # Transparent parts are paper: composite on white, as a viewer would show it; but light
-        # strokes on transparency (drawn for a dark theme) go on black, or they would vanish.
-        im = im.convert("RGBA")
-        opaque = np.asarray(im.getchannel("A")) > 127
-        light_ink = opaque.any() and not opaque.all() and np.asarray(im.convert("L"))[opaque].mean() > 127
-        paper = Image.new("RGBA", im.size, (0, 0, 0, 255) if light_ink else (255, 255, 255, 255))
-        im = Image.alpha_composite(paper, im)
-    if im.mode not in ("L", "1", "P", "RGB", "RGBA"):  # CMYK, YCbCr, LAB, HSV ...
-        im = im.convert("RGB")
-    return np.asarray(im.convert("L"), dtype=np.float32)
 
 
 def decode_images(items: list, *, image_size: int, on_bad_file: str, where: str,
