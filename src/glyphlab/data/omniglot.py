@@ -36,7 +36,14 @@ LETTERS = {"Latin": "abcdefghijklmnopqrstuvwxyz", "Greek": "αβγδεζηθικ
            # = the 22 letters alef..taw drawn in the old (Phoenician-like) forms, which Unicode encodes as
            # Phoenician U+10900..U+10915 (the Imperial Aramaic block's cursive forms differ in most letters)
            "Korean": "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ",
-           "Early_Aramaic": "".join(chr(c) for c in range(0x10900, 0x10916))}
+           "Early_Aramaic": "".join(chr(c) for c in range(0x10900, 0x10916)),
+           # Balinese: matched on the same sheets, shortlisted by a chamfer distance between the thinned drawings
+           # and Noto Sans/Serif Balinese. Sure by eye: ca ka ja la ma na pa ra ta da wa na-rambat ya nya ha sa;
+           # 05 and 14 are the vowel signs taling and tedung drawn alone, named by the musical symbols deng U+1B62
+           # and dong U+1B61 (Unicode's stand-alone characters of those shapes; the signs themselves are marks);
+           # less sure between look-alikes: 01 da murda (or da madu), 02 ba (or ga), 07 ga (or sa saga),
+           # 04 ba kembang, 06 ga gora, 16 ta tawa (or sa sapa)
+           "Balinese": "ᬟᬩᬘᬪ\u1b62ᬖᬕᬳᬚᬓᬮᬫᬦ\u1b61ᬧᬣᬭᬲᬢᬤᬯᬡᬬᬜ"}
 
 
 def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", background: bool | None = None,
@@ -49,8 +56,8 @@ def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", backg
     ``False`` only the evaluation sets, ``None`` both (the alphabets of the two are disjoint).
     Classes are ``character01``... (``Latin/character01``... with several alphabets) unless
     ``class_names`` names them in order (``"abcdefghijklmnopqrstuvwxyz"`` for Latin), or is ``"letters"``:
-    the :data:`LETTERS` of Latin, Greek, Japanese_(katakana), Korean and Early_Aramaic, ``character01``...
-    for other alphabets.
+    the :data:`LETTERS` of Latin, Greek, Japanese_(katakana), Korean, Early_Aramaic and Balinese,
+    ``character01``... for other alphabets.
     Returns images uint8 ``[n_samples, image_size, image_size]`` (ink 255 on 0), labels int64
     ``[n_samples]``; ``meta["drawers"]`` is the drawer number (1..20) of each image, in order.
     """
