@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from glyphlab import project_root
 from glyphlab.errors import TrackingError
 from glyphlab.tracking.liveness import mark_dead_runs
+from glyphlab.tracking.sqlite_store import prepare as prepare_sqlite
 
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
@@ -116,6 +117,8 @@ def connect(cfg_tracking):
     lock = _store_lock(uri, db)
     try:
         with lock:
+            if db is not None:  # built whole or not at all; not SQLite, or another application's: one line
+                prepare_sqlite(db, uri)
             client = MlflowClient(uri)
             if db is not None:
                 _use_wal(client, db)

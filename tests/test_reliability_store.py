@@ -1,0 +1,159 @@
+"""A new SQLite store is created whole or not at all, a half-created one is rebuilt, and a file that is
+not an MLflow store is refused with one line and left untouched: issue 26, items 4 and 7."""
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, TINY_SKLEARN, all_runs
+from test_reliability import main_exit
+
+RUN = ["model=sklearn_mlp", *TINY_SKLEARN, "model.max_epochs=2", "tracking.log_model=false"]
+
+
+def leftovers(folder, name="mlflow.db"):
+    """Files beside the store other than the store itself and its lock."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(name) and p.name not in (name, name + ".lock"))
+
+
+def test_sigterm_while_a_new_store_is_created_is_one_line_143_and_the_next_run_works(tmp_path):
+    signum = signal.SIGTERM
+    folder = tmp_path / "mlruns"
+    db = folder / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    env = dict(os.environ, GLYPHLAB_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1",
+               GLYPHLAB_TEST_STORE_CREATION_PAUSE_S="120")  # holds the creation half-way: the signal lands there
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *RUN, f"tracking.uri={uri}",
+                             f"hydra.run.dir={tmp_path / 'out'}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and not (folder.exists() and leftovers(folder) + (
+                ["db"] if db.exists() else [])):
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        time.sleep(1.5)  # well inside the creation (MLflow's own takes seconds; the pause holds ours)
+        proc.send_signal(signum)
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, output[-2000:]
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines[-1].endswith("glyphlab: interrupted by SIGTERM"), lines[-3:]
+    assert "Traceback" not in output
+    assert not db.exists() and leftovers(folder) == []  # nothing half-made where the store goes
+
+    env.pop("GLYPHLAB_TEST_STORE_CREATION_PAUSE_S")
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), *RUN, f"tracking.uri={uri}",
+                           f"hydra.run.dir={tmp_path / 'out2'}"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [r.info.status for r in all_runs(uri)[1]] == ["FINISHED"]
+
+
+def half_created(db, template) -> str:
+    """A store stopped in the middle of MLflow's migrations, as one stopped after 4 s of a first run is
+    left: MLflow's migrations commit one by one, so the newest ``create_table`` ran but the recorded
+    version is the one before it (and the Default experiment, added last, is not there yet). MLflow
+    then fails on every later run: "table … already exists". Returns that table's migration."""
+    import shutil
+
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template, db)
+    script = ScriptDirectory.from_config(_get_alembic_config(f"sqlite:///{db}"))
+    creating = next(r for r in script.walk_revisions() if "create_table(" in open(r.path).read())
+    with sqlite3.connect(db) as con:
+        con.execute("DELETE FROM experiments")
+        con.execute("UPDATE alembic_version SET version_num = ?", (creating.down_revision,))
+    con.close()
+    return creating.revision
+
+
+def test_a_store_left_half_created_is_rebuilt(tmp_path, monkeypatch, caplog, empty_store_file):
+    db = tmp_path / "elsewhere" / "mlflow.db"
+    half_created(db, empty_store_file)
+    monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
+    from glyphlab.experiment import main
+
+    main(__import__("conftest").compose([*RUN, f"tracking.uri=sqlite:///{db}"]))
+    assert [r.info.status for r in all_runs(f"sqlite:///{db}")[1]] == ["FINISHED"]
+    assert leftovers(db.parent) in ([], ["mlflow.db-shm", "mlflow.db-wal"])
+    assert any("half-created" in r.getMessage() and str(db) in r.getMessage() for r in caplog.records)
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def other_application(db) -> None:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        con.execute("CREATE TABLE tags (note INTEGER, tag TEXT)")
+        con.execute("INSERT INTO notes (text) VALUES ('my notes, not MLflow')")
+    con.close()
+
+
+@pytest.mark.parametrize("content", ["other_application", "png", "zeros"])
+def test_a_file_that_is_not_an_mlflow_store_is_refused_in_one_line_and_left_untouched(tmp_path, capsys, content,
+                                                                                        monkeypatch):
+    db = tmp_path / "notes.db"
+    if content == "other_application":
+        other_application(db)
+    elif content == "png":
+        db.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    else:
+        db.write_bytes(bytes(4096))
+    before = digest(db)
+    monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
+    code, last = main_exit([*RUN, f"tracking.uri=sqlite:///{db}"], capsys)
+    assert code == 2 and last.startswith("glyphlab: error: ") and str(db) in last, last
+    if content == "other_application":
+        assert "another application's SQLite database (2 table(s): notes, tags)" in last
+    else:
+        assert "not a database" in last
+    assert digest(db) == before and leftovers(tmp_path, "notes.db") == []  # no WAL, no MLflow tables
+    if content == "other_application":
+        with sqlite3.connect(db) as con:
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        con.close()
+
+
+def test_ctrl_c_while_a_new_store_is_created_is_one_line_130_and_the_next_run_works(tmp_path, monkeypatch, capsys):
+    """In this process (as `python run.py` runs it): Ctrl-C once the store's creation has begun."""
+    from glyphlab.experiment import main
+
+    folder = tmp_path / "mlruns"
+    db = folder / "mlflow.db"
+    monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GLYPHLAB_TEST_STORE_CREATION_PAUSE_S", "120")
+    started = threading.Event()
+
+    def ctrl_c_once_creating():
+        deadline = time.time() + 120
+        while time.time() < deadline and not (folder.exists() and (db.exists() or leftovers(folder))):
+            time.sleep(0.02)
+        time.sleep(0.5)
+        started.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_creating, daemon=True).start()
+    code, last = main_exit([*RUN, f"tracking.uri=sqlite:///{db}"], capsys)
+    assert started.is_set() and code == 130 and last == "glyphlab: interrupted by Ctrl-C (SIGINT)", last
+    assert not db.exists() and leftovers(folder) == []
+
+    monkeypatch.delenv("GLYPHLAB_TEST_STORE_CREATION_PAUSE_S")
+    main(__import__("conftest").compose([*RUN, f"tracking.uri=sqlite:///{db}"]))
+    assert [r.info.status for r in all_runs(f"sqlite:///{db}")[1]] == ["FINISHED"]
