@@ -4,9 +4,9 @@
 
 The page (``draw.html``, no build step, no framework) has a canvas for mouse, pen or touch, and
 shows the model's top 5 classes as you draw: it POSTs the canvas as a PNG to ``/predict``
-(debounced) and gets JSON back. The server is the standard library's ``ThreadingHTTPServer``:
-one user, a few small requests a second, nothing else to install. It binds 127.0.0.1 unless
-``--host`` says otherwise.
+(debounced) and gets JSON back. The server (:mod:`glyphlab.draw_server`) is the standard library's
+``ThreadingHTTPServer`` with a cap on requests handled at once, a real listen backlog, read timeouts,
+an upload size limit and a Host allow-list: it binds 127.0.0.1 unless ``--host`` says otherwise.
 
 Routes: ``GET /`` the page, ``GET /info`` the model and its classes, ``GET /font`` a font that
 has every class character (when this machine has one; the page falls back to the browser's
@@ -20,16 +20,12 @@ import json
 import sys
 import threading
 import time
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+
+from glyphlab.draw_server import MAX_HANDLERS, READ_TIMEOUT_S, DrawServer
 
 DEFAULT_PORT = 8765
 TOP_K = 5
-MAX_UPLOAD_BYTES = 8 * 1024 * 1024   # a canvas PNG is tens of KB; anything near this is not a drawing
-# A refused upload is still read (and dropped) up to this size, so its sender is done sending and
-# reads the 413; past it the connection is closed mid-upload (the sender sees a reset).
-MAX_DRAINED_BYTES = 128 * 1024 * 1024
 FONT_TYPES = {".ttf": "font/ttf", ".otf": "font/otf", ".ttc": "font/collection"}
 
 
@@ -79,94 +75,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def make_server(model, classes: list[str], model_uri: str, host: str = "127.0.0.1",
-                port: int = 0) -> ThreadingHTTPServer:
-    """A server (not yet serving: call ``serve_forever``) for the pyfunc ``model`` of ``classes``."""
-    from glyphlab.evaluate import readable_name
-    from glyphlab.predict import check_image
+def make_server(model, classes: list[str], model_uri: str, host: str = "127.0.0.1", port: int = 0,
+                read_timeout: float = READ_TIMEOUT_S, max_handlers: int = MAX_HANDLERS) -> DrawServer:
+    """A server (not yet serving: call ``serve_forever``) for the pyfunc ``model`` of ``classes``.
 
-    page = resources.files("glyphlab").joinpath("draw.html").read_bytes()
-    font = _font_for(classes)
-    info = json.dumps({"model": model_uri, "font": font is not None,
-                       "classes": [{"class": c, "name": readable_name(c)} for c in classes]},
-                      ensure_ascii=False).encode()
-    lock = threading.Lock()  # one prediction at a time: torch threads already use both cores
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "glyphlab-draw"
-
-        def do_GET(self):
-            route = self.path.split("?", 1)[0]
-            if route in ("/", "/index.html"):
-                self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
-            elif route == "/info":
-                self._send(HTTPStatus.OK, info, "application/json")
-            elif route == "/font" and font is not None:
-                self._send(HTTPStatus.OK, font[1], font[0], cache=True)
-            else:
-                self._error(HTTPStatus.NOT_FOUND, f"no such page: {route}")
-
-        def do_POST(self):
-            if self.path.split("?", 1)[0] != "/predict":
-                return self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path}")
-            try:
-                length = int(self.headers.get("Content-Length", ""))
-            except ValueError:
-                return self._error(HTTPStatus.LENGTH_REQUIRED, "expected a Content-Length header")
-            if not 0 < length <= MAX_UPLOAD_BYTES:
-                self._drain(length)
-                return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > 0 else HTTPStatus.BAD_REQUEST,
-                                   f"expected a PNG of 1 byte to {MAX_UPLOAD_BYTES} bytes, got {length}")
-            body = self.rfile.read(length)
-            try:
-                check_image(body, "the drawing")
-                result = predict_drawing(model, body, lock, readable_name)
-            except ValueError as e:  # DataError: not an image
-                return self._error(HTTPStatus.BAD_REQUEST, str(e))
-            except Exception as e:  # noqa: BLE001 - the page gets a line, the console the whole story
-                self.log_error("prediction failed: %r", e)
-                return self._error(HTTPStatus.INTERNAL_SERVER_ERROR,
-                                   f"the model failed on this drawing ({type(e).__name__}); see the server's console")
-            self._send(HTTPStatus.OK, json.dumps(result, ensure_ascii=False).encode(), "application/json")
-
-        def _drain(self, length: int) -> None:
-            """Read and drop a refused body, so the client finishes sending and sees the answer."""
-            self.close_connection = True
-            left = min(max(length, 0), MAX_DRAINED_BYTES)
-            while left > 0 and (chunk := self.rfile.read(min(left, 1 << 20))):
-                left -= len(chunk)
-
-        def _send(self, status, body: bytes, content_type: str, cache: bool = False):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "max-age=86400" if cache else "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _error(self, status, message: str):
-            self._send(status, json.dumps({"error": message}, ensure_ascii=False).encode(), "application/json")
-
-        def log_message(self, format, *args):  # quiet: one line per stroke update would flood the terminal
-            pass
-
-        def log_error(self, format, *args):  # errors do reach the console
-            sys.stderr.write(f"glyphlab draw: {format % args}\n")
-
-    server = _Server((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    ``read_timeout``: seconds a client may keep the server waiting for the next bytes of its request;
+    ``max_handlers``: requests handled at once (more wait in the listen backlog, they are not refused).
+    """
+    return DrawServer((host, port), _App(model, classes, model_uri), read_timeout, max_handlers)
 
 
-class _Server(ThreadingHTTPServer):
-    def handle_error(self, request, client_address):
-        # A page closed or reloaded mid-request is not an error worth a traceback on the console.
-        if isinstance(sys.exc_info()[1], ConnectionError):  # BrokenPipe, ConnectionReset, ConnectionAborted
-            return
-        super().handle_error(request, client_address)
+class _App:
+    """What the server serves: the page, the model's classes (``/info``), a font for them, the model."""
+
+    def __init__(self, model, classes: list[str], model_uri: str):
+        from glyphlab.evaluate import readable_name
+
+        self.model, self.name_of = model, readable_name
+        self.page = resources.files("glyphlab").joinpath("draw.html").read_bytes()
+        self.font = _font_for(classes)
+        self.info = json.dumps({"model": model_uri, "font": self.font is not None,
+                                "classes": [{"class": c, "name": readable_name(c)} for c in classes]},
+                               ensure_ascii=False).encode()
+        self.lock = threading.Lock()  # one prediction at a time: torch threads already use both cores
+
+    def predict(self, png: bytes) -> dict:
+        """The answer for one upload; a GlyphlabError when it is not an image glyphlab reads."""
+        from glyphlab.predict import check_image
+
+        check_image(png, "the drawing")
+        return predict_drawing(self.model, png, self.lock, self.name_of)
 
 
 def predict_drawing(model, png: bytes, lock: threading.Lock, name_of) -> dict:
