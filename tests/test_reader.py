@@ -171,6 +171,13 @@ def test_clean_images_come_through_unchanged():
                                     method=Image.Resampling.LANCZOS, color=0))
     assert np.array_equal(read(encode(Image.fromarray(dark_on_white))), plain)
     assert np.array_equal(read(encode(Image.fromarray(255 - dark_on_white))), plain)
+    bold = np.full((40, 40), 255, np.uint8)                               # a bold glyph cropped tight:
+    bold[3:37, 3:37], bold[12:28, 12:28] = 0, 255                         # ink on 56% of it, paper on its border
+    plain = np.asarray(ImageOps.pad(Image.fromarray(255 - bold), (SIZE, SIZE), method=Image.Resampling.LANCZOS))
+    assert np.array_equal(read(encode(Image.fromarray(bold))), plain)
+    assert np.array_equal(read(encode(Image.fromarray(255 - bold))), plain)
+    grey = read(gray_png(180 - 0.4 * (255 - bold.astype(float)) + noise(3, bold.shape)))   # and on grey paper
+    assert iou(grey, plain) > 0.9 and grey[:2].max() == 0 and grey[11:21, 11:21].max() < 48   # hole: paper
     digit = np.zeros((8, 8), np.uint8)                                    # sklearn's digits: 8x8, upscaled
     digit[1:7, 3:5] = 255
     digit[1:3, 2] = 128
@@ -292,7 +299,7 @@ def test_the_served_model_predict_and_the_runs_eval_read_grey_paper_alike(tmp_pa
     import mlflow
     import pandas as pd
 
-    from conftest import logged_run
+    from helpers import logged_run
     from glyphlab.predict import main
 
     photos = grey_paper_runes(tmp_path / "grey")

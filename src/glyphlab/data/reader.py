@@ -75,12 +75,15 @@ def load_image(source, image_size: int) -> tuple[np.ndarray, bool]:
     with open_image(source, image_size) as im:
         gray = _to_gray(ImageOps.exif_transpose(im))  # float32 [H, W] in 0..255
     ink, dark_ink = flatten(_shrink(gray, WORK_SIDE))   # float32 [h, w]: paper ~0, ink positive
-    stretched, noise = stretch(ink)                     # uint8 [h, w], the ink's level at 255
-    fitted = np.asarray(ImageOps.contain(Image.fromarray(stretched), (image_size, image_size),
-                                         method=Image.Resampling.LANCZOS))
+    stretched, noise = stretch(ink)                     # float32 [h, w], the ink's level at 255
+    contain = (image_size, image_size)
     if noise > MIN_NOISE:  # cut at the size the model sees: shrinking has averaged much of the noise away
-        fitted = cut_noise(fitted)
-    square = ImageOps.pad(Image.fromarray(fitted), (image_size, image_size), color=0)
+        fitted = cut_noise(np.asarray(ImageOps.contain(Image.fromarray(stretched), contain,
+                                                       method=Image.Resampling.LANCZOS)))
+    else:                  # clean paper: exactly the 8-bit resize a clean image always had
+        clean = Image.fromarray(np.clip(np.round(stretched), 0, 255).astype(np.uint8))
+        fitted = np.asarray(ImageOps.contain(clean, contain, method=Image.Resampling.LANCZOS))
+    square = ImageOps.pad(Image.fromarray(fitted), contain, color=0)
     return np.asarray(square, dtype=np.uint8), dark_ink
 
 
