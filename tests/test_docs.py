@@ -46,7 +46,7 @@ def test_readme_keeps_the_start_and_links_every_docs_page():
             assert "`" in row.group(0).rsplit("|", 2)[-2], f"no example for {group.name}"
 
 
-@pytest.mark.parametrize("command", ["compare", "predict", "draw"])
+@pytest.mark.parametrize("command", ["compare", "predict", "draw", "fonts"])
 def test_subcommand_help_names_the_glyphlab_command(command, capsys):
     from glyphlab import cli
 

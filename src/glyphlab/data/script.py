@@ -342,8 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="glyphlab fonts",
         description="Which fonts cover which characters (the fonts data=script draws them from).",
-        epilog="CHARS: characters ('ㄱㄴㄷ'), a range (U+1B05-U+1B33) or a named set "
-               f"({', '.join(NAMED)}, omniglot:<Alphabet>). Exit status 1 when a character has no font.")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="CHARS: characters ('ㄱㄴㄷ'), a range (U+1B05-U+1B33) or a named set\n"
+               f"({', '.join(NAMED)}, omniglot:<Alphabet>).\n"
+               "Exit status 1 when a character has no font. Examples:\n"
+               "  glyphlab fonts hangul_jamo\n  glyphlab fonts --all 'कखग'\n  glyphlab fonts --fonts MyHand.ttf U+0410-U+044F")
     parser.add_argument("chars", help="the characters, a range or a named set")
     parser.add_argument("--fonts", nargs="+", default=[], help="font files to look in instead of the installed ones")
     parser.add_argument("--all", action="store_true", help="every covering font, not only the ones data=script uses "
