@@ -135,3 +135,29 @@ def test_an_image_claiming_too_many_pixels_is_refused(server, png):
     assert status == (413 if hasattr(errors, "ImageTooLargeError") else 400), (status, answer)
     assert "pixels" in answer["error"]
     assert request(server, "POST", "/predict", png, {"Content-Type": "image/png"})[0] == 200  # and it goes on
+
+
+def test_predict_skips_a_file_that_is_no_image_and_reads_the_rest(model_uri, tmp_path, capsys):  # noqa: F811
+    from glyphlab.predict import main
+
+    good = glyph_png(tmp_path / "good.png")
+    other = glyph_png(tmp_path / "other.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "folder.png").mkdir()
+    args = [good, tmp_path / "notes.txt", other, tmp_path / "folder.png", tmp_path / "missing.png"]
+    code = main([str(a) for a in [*args, "--model", model_uri[1], "--tracking-uri", model_uri[0]]])
+    out, err = capsys.readouterr()
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("glyphlab: error: ") for line in lines), err
+    for line, name, why in zip(lines, ["notes.txt", "folder.png", "missing.png"],
+                               ["is not an image", "is a folder", "no such file"]):
+        assert str(tmp_path / name) in line and why in line and line.endswith("(skipped)"), line
+    printed = [line for line in out.splitlines() if not line.startswith(" ")]
+    assert printed == [str(good), str(other)], out  # both images read, in order
+
+    code = main([str(a) for a in [good, tmp_path / "notes.txt", "--json", "--model", model_uri[1],
+                                   "--tracking-uri", model_uri[0]]])
+    answer = json.loads(capsys.readouterr().out)
+    assert code == 2 and len(answer[0]["top"]) == 5
+    assert answer[1]["image"] == str(tmp_path / "notes.txt") and "is not an image" in answer[1]["error"]

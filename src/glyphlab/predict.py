@@ -5,7 +5,8 @@
 ``--model`` is any MLflow model URI: ``runs:/<run id>/model`` (the id ``python run.py``
 prints), ``models:/<name>/<version>`` for a registered model, or a local model folder.
 Runs are looked up in glyphlab's store (``MLFLOW_TRACKING_URI``, else ``<repo>/mlruns/mlflow.db``)
-unless ``--tracking-uri`` says otherwise. Images may be any size, either polarity.
+unless ``--tracking-uri`` says otherwise. Images may be any size, either polarity. A file that is
+not an image is skipped with one line saying which and why; the others are read, and the exit status is 2.
 """
 from __future__ import annotations
 
@@ -36,18 +37,26 @@ def main(argv: list[str] | None = None) -> int:
 
     from glyphlab.errors import GlyphlabError
 
+    read, skipped = {}, {}
+    for path in args.images:  # before the (slower) model load; a file that is no image is skipped, not the batch
+        try:
+            read[path] = read_image_file(path)
+        except GlyphlabError as e:
+            skipped[path] = str(e)
+            print(f"glyphlab: error: {e}" + (" (skipped)" if len(args.images) > 1 else ""), file=sys.stderr)
     try:
-        files = [read_image_file(path) for path in args.images]   # before the (slower) model load
-        model, classes = load_model(args.model, args.tracking_uri)
-        results = predict(model, files, args.top_k)
+        if read:
+            model, classes = load_model(args.model, args.tracking_uri)
+            results = dict(zip(read, predict(model, list(read.values()), args.top_k)))
     except GlyphlabError as e:
         print(f"glyphlab: error: {e}", file=sys.stderr)
         return 2
+    status = 2 if skipped else 0  # the rest are read, but a script sees that some were not
     if args.json:
-        print(json.dumps([{"image": str(path), **result} for path, result in zip(args.images, results)],
-                         ensure_ascii=False, indent=1))
-        return 0
-    for path, result in zip(args.images, results):
+        print(json.dumps([{"image": str(path), **(results[path] if path in read else {"error": skipped[path]})}
+                          for path in args.images], ensure_ascii=False, indent=1))
+        return status
+    for path, result in ((path, results[path]) for path in args.images if path in read):
         if "reading" not in result:
             print(path)
             print_top(result["top"])
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         for position, top in enumerate(result["positions"]):
             print(f"  position {position}")
             print_top(top, indent="    ")
-    return 0
+    return status
 
 
 def print_top(top: list[dict], indent: str = "  ") -> None:
