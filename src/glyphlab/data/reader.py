@@ -9,9 +9,9 @@ model reads an image exactly as its run read its training and test files. The st
 2. decode to gray: any mode, 16-bit and float scaled, EXIF rotation applied; transparency is
    composited on the paper the visible pixels contrast with (:func:`_to_gray`);
 3. level the paper (:mod:`glyphlab.data.paper`): grey, shaded or noisy paper -> 0, the ink
-   bright, whichever polarity it had; shrunk (aspect kept, Lanczos) to the model's size, where
-   the paper's noise is cut and the ink stretched to full contrast;
-4. padded to a square with the (now black) paper.
+   bright at full contrast, whichever polarity it had;
+4. shrink (aspect kept, Lanczos) to the model's size, where what is left of the paper's noise
+   is cut, and pad to a square with the (now black) paper.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from glyphlab.data.paper import MIN_NOISE, cut_noise, flatten, stretch
-from glyphlab.errors import DataError, ImageTooLargeError
+from glyphlab.errors import ImageTooLargeError
 
 # An image claiming more pixels than this is refused before decoding: a 61 KB PNG can claim
 # 7000x7000 pixels, ~500 MB decoded. A 12 MP phone photo (4032x3024) is within it.
@@ -46,7 +46,7 @@ def open_image(source, image_size: int | None = None):
     """``Image.open(source)`` (a path or a binary file object) with the pixel limit checked on the
     header, before anything is decoded. ``image_size``: the side the image will be shrunk to; a
     JPEG is then decoded at a reduced scale (DCT scaling, still 2x that side). Raises
-    :class:`ImageTooLargeError` (a :class:`DataError`) when the image is too large."""
+    :class:`ImageTooLargeError` (a :class:`~glyphlab.errors.DataError`) when the image is too large."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, in one line
         try:
