@@ -226,7 +226,8 @@ def covering(chars: str, fonts=(), max_fonts: int = MAX_FONTS) -> tuple[dict[str
 def _spread(found: list[str], k: int) -> list[str]:
     from glyphlab.data import fontstrokes
 
-    hand = [p for p in found if p in set(fontstrokes.font_files("handwriting"))][:k]
+    handwriting = set(fontstrokes.font_files("handwriting"))
+    hand = [p for p in found if p in handwriting][:k]
     rest = [p for p in found if p not in hand]
     pick = np.linspace(0, len(rest) - 1, k - len(hand)).round().astype(int) if k > len(hand) else []
     return hand + [rest[i] for i in dict.fromkeys(pick)]
@@ -249,8 +250,11 @@ def raw_strokes(char: str, path: str) -> tuple[np.ndarray, ...]:
 
     from glyphlab.data.fontstrokes import thin, trace
 
-    font = ImageFont.truetype(path, RENDER_PX)
-    left, top, right, bottom = font.getbbox(char, anchor="ls")
+    try:
+        font = ImageFont.truetype(path, RENDER_PX)
+        left, top, right, bottom = font.getbbox(char, anchor="ls")
+    except OSError:  # a bitmap-only font (colour emoji) has no outline at this size: it draws nothing here
+        return ()
     if right <= left or bottom <= top:
         return ()
     pad = 4
