@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import socket
 import subprocess
 import struct
 import sys
@@ -15,7 +14,7 @@ import zipfile
 import numpy as np
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose
+from helpers import ROOT, compose
 
 from glyphlab import data as datasets
 from glyphlab.data import GlyphSet
@@ -101,47 +100,49 @@ def test_a_damaged_cache_file_is_rebuilt_with_one_warning_and_replaced(tmp_path,
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file beside it
 
 
-KILLED_WRITER = """
-import os, signal, sys
+WRITER = """
+import os, signal, sys, time
 from pathlib import Path
 import numpy as np
 from glyphlab import data as datasets
 
-def savez(f, **arrays):  # half the file, then the process dies as under SIGKILL or the OOM killer
+def savez(f, **arrays):  # half the file, then the process dies (SIGKILL, the OOM killer) or stalls
     f.write(b"PK" + b"x" * 1000)
     f.flush()
-    os.kill(os.getpid(), signal.SIGKILL)
+    if sys.argv[2] == "die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(300)
 
 np.savez = savez
 datasets._write(Path(sys.argv[1]), datasets.GlyphSet(np.zeros((2, 8, 8), np.uint8), np.array([0, 1]), ["a", "b"]))
 """
 
 
-def test_the_temp_file_of_a_killed_cache_write_is_removed(tmp_path):
+def test_the_temp_file_of_a_killed_cache_write_is_removed_and_a_live_ones_kept(tmp_path):
     cfg = runes_cfg()
     path = datasets.cache_path(cfg, tmp_path)
-    tmp_path.mkdir(exist_ok=True)
-    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], cwd=ROOT, capture_output=True)
-    assert killed.returncode == -9, killed.stderr
-    (leftover,) = tmp_path.glob("*.tmp")  # a real leftover, named as the real writer names it
-    assert leftover.name.startswith(path.name) and not path.exists()
-    # another host's write in progress (a shared cache folder) stays; its stale one goes
-    other_host = tmp_path / f"{path.name}.elsewhere.{os.getpid()}.abcd1234.tmp"
-    old_other = tmp_path / f"{path.name}.elsewhere.{os.getpid()}.efgh5678.tmp"
-    old_style = tmp_path / f"{path.name}k3j2h1g0.tmp"  # an older glyphlab's name, no writer in it
-    for p in (other_host, old_other, old_style):
-        p.write_bytes(b"partial")
-    hour_ago = time.time() - 3600
-    os.utime(old_other, (hour_ago, hour_ago))
-    os.utime(old_style, (hour_ago, hour_ago))
-    host = "".join(ch if ch.isalnum() or ch == "-" else "_" for ch in socket.gethostname())
-    live = tmp_path / f"{path.name}.{host}.{os.getpid()}.live0000.tmp"  # a live writer's: kept
-    live.write_bytes(b"partial")
+    live = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "stall"], cwd=ROOT)
+    try:
+        deadline = time.time() + 120
+        while not list(tmp_path.glob("*.tmp")) and time.time() < deadline:
+            time.sleep(0.05)
+        (writing,) = tmp_path.glob("*.tmp")  # a write in progress, in another process
+        killed = subprocess.run([sys.executable, "-c", WRITER, str(path), "die"], cwd=ROOT, capture_output=True)
+        assert killed.returncode == -9, killed.stderr
+        (leftover,) = set(tmp_path.glob("*.tmp")) - {writing}  # a real leftover, named as the real writer names it
+        assert leftover.name.startswith(path.name) and not path.exists()
+        old_style = tmp_path / f"{path.name}k3j2h1g0.tmp"  # an older glyphlab's name: no writer in it, none holds it
+        old_style.write_bytes(b"partial")
 
-    glyphs = datasets.load(cfg, tmp_path)  # builds and writes the set: the dead writer's file is gone
-    assert len(glyphs) == 24 * 12 and path.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other_host.name, live.name])
+        glyphs = datasets.load(cfg, tmp_path)  # builds and writes the set: the dead writers' files go
+        assert len(glyphs) == 24 * 12 and path.exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, writing.name])  # the live one stays
 
-    leftover.write_bytes(b"partial")  # and a reader of the cache cleans too, not only a writer
-    datasets.load(cfg, tmp_path)
-    assert not leftover.exists() and live.exists()
+        leftover.write_bytes(b"partial")  # a reader of the cache cleans too, not only a writer
+        datasets.load(cfg, tmp_path)
+        assert not leftover.exists() and writing.exists()
+    finally:
+        live.kill()
+        live.wait()
+    datasets.load(cfg, tmp_path)  # its writer killed: gone too
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

@@ -4,9 +4,9 @@ A cache file holds the set's arrays and a record of each array's digest (blake2b
 shape and bytes). :func:`read` checks the zip's CRC of every member and every digest, so a flipped
 bit anywhere (an array's header saying 30 where 32 was written, a pixel) is a :class:`CacheDamaged`,
 never different data: the loader rebuilds the set. :func:`write` goes through a temp file named
-after its writer (host and pid) beside the cache file and renames it into place; a writer killed
-half-way leaves that temp file, which the next writer or reader of the folder removes
-(:func:`remove_stale_temps`).
+after its writer (host and pid) beside the cache file, locked while written, and renames it into
+place; a writer killed half-way leaves that temp file, which the next writer or reader of the
+folder removes (:func:`remove_stale_temps`).
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ import numpy as np
 DIGESTS = "digests"  # the member holding the arrays' digests
 ARRAYS = ("images", "labels", "classes", "split", "meta")
 TEMP_SUFFIX = ".tmp"
-# A temp file of another host (or whose writer cannot be told) is stale after this long: writing a
-# cache file takes seconds, even for the largest sets.
+# Where the file system has no locks, a temp file whose writer cannot be told (another host's) is
+# stale after this long: writing a cache file takes seconds, even for the largest sets.
 STALE_AFTER_S = 600
 
 
@@ -48,24 +48,48 @@ def digest(array: np.ndarray) -> str:
 def write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` (and their digests) to ``path`` through a temp file renamed into place.
 
-    OSError (a full disk; :class:`FolderNotWritable` when no temp file can be made) is the caller's to
-    word; the temp file never stays.
+    The temp file is locked (flock) while it is written, which is how :func:`remove_stale_temps`
+    tells a write in progress from one whose process died. OSError (a full disk;
+    :class:`FolderNotWritable` when no temp file can be made) is the caller's to word; the temp file
+    never stays.
     """
     remove_stale_temps(path.parent)
     digests = np.array(json.dumps({name: digest(a) for name, a in arrays.items()}))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{_host()}.{os.getpid()}.", suffix=TEMP_SUFFIX)
-    except OSError as e:
-        raise FolderNotWritable(e.errno, e.strerror, str(path.parent)) from None
+    for _ in range(5):
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{_host()}.{os.getpid()}.",
+                                       suffix=TEMP_SUFFIX)
+        except OSError as e:
+            raise FolderNotWritable(e.errno, e.strerror, str(path.parent)) from None
+        _lock(fd, blocking=True)
+        if os.fstat(fd).st_nlink:
+            break
+        os.close(fd)  # a cleaner took it for a dead write between its creation and the lock: again
+    else:
+        raise FolderNotWritable(0, "its temp files keep disappearing", str(path.parent))
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays, **{DIGESTS: digests})
             f.flush()
             os.fsync(f.fileno())  # the rename must not reach the disk before the data does
-        os.replace(tmp, path)
+            os.replace(tmp, path)  # while still locked: no cleaner removes it first
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _lock(fd: int, blocking: bool) -> bool | None:
+    """flock ``fd`` exclusively: True when taken, False when another process holds it, None where the
+    file system has no locks (or no fcntl: Windows)."""
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except (ImportError, OSError):
+        return None
+    return True
 
 
 def read(path: Path) -> dict[str, np.ndarray]:
@@ -107,9 +131,10 @@ def _host() -> str:
 def remove_stale_temps(folder: Path) -> list[Path]:
     """Remove the temp files of cache writes that will never finish; returns those removed.
 
-    A temp file of this host whose writer process is gone is stale at once; any other (another
-    host's, or of an older glyphlab that did not name its writer) after :data:`STALE_AFTER_S`.
-    Files this cannot remove (a read-only folder) are left alone.
+    A temp file whose lock nobody holds has no writer (a writer holds it until the rename; the
+    kernel lets go of a killed process's locks), whatever its name. Where the file system has no
+    locks: one of this host whose writer process is gone, or any after :data:`STALE_AFTER_S`. Files
+    this cannot remove (a read-only folder) are left alone.
     """
     removed = []
     try:
@@ -118,18 +143,29 @@ def remove_stale_temps(folder: Path) -> list[Path]:
         return removed
     for tmp in candidates:
         try:
-            age = time.time() - tmp.stat().st_mtime
+            fd = os.open(tmp, os.O_RDWR)
         except OSError:
             continue
-        parts = tmp.name[:-len(TEMP_SUFFIX)].split(".npz.", 1)[-1].split(".")
-        mine = len(parts) == 3 and parts[0] == _host() and parts[1].isdigit()
-        if (mine and not _alive(int(parts[1]))) or age > STALE_AFTER_S:
-            try:
+        try:
+            unlocked = _lock(fd, blocking=False)
+            if unlocked is None:
+                unlocked = _writer_gone(tmp)
+            if unlocked:
                 tmp.unlink()
                 removed.append(tmp)
-            except OSError:
-                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
     return removed
+
+
+def _writer_gone(tmp: Path) -> bool:
+    """Without locks: the pid in the name (``<file>.npz.<host>.<pid>.<random>.tmp``) is gone, or it is old."""
+    parts = tmp.name[:-len(TEMP_SUFFIX)].split(".npz.", 1)[-1].split(".")
+    if len(parts) == 3 and parts[0] == _host() and parts[1].isdigit() and not _alive(int(parts[1])):
+        return True
+    return time.time() - tmp.stat().st_mtime > STALE_AFTER_S
 
 
 def _alive(pid: int) -> bool:
