@@ -101,7 +101,10 @@ def test_disk_full_under_the_database_is_one_line(store, capsys, monkeypatch):
     ("data=latin data.charset=123", "data.charset must be a string, got 123 (int)"),
     ("data=folder data.root=. data.on_bad_file=3", "data.on_bad_file must be a string, got 3 (int)"),
     ("data=folder data.root=. +data.colour=red", "data.colour is not a key of data option folder"),
-], ids=["float for int", "word for int", "list for int", "eval_data", "int for str", "folder", "unknown key"])
+    ("handwriting.jitter=abc", "handwriting.jitter must be a number, got 'abc' (str)"),
+    ("data=latin handwriting.pen_width=0.1", "handwriting.pen_width must be a list, got 0.1 (float)"),
+], ids=["float for int", "word for int", "list for int", "eval_data", "int for str", "folder", "unknown key",
+        "a group's key", "a group's list"])
 def test_data_key_of_the_wrong_type_is_named(override, expected, store, capsys):
     base = ["model=sklearn_mlp", "model.max_epochs=2"] if "data=folder" in override else SKLEARN
     code, last = main_exit([*base, *override.split()], capsys)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import re
 import types
 import typing
 
@@ -49,10 +50,34 @@ def check_data_keys(node, key: str = "data") -> None:
                               or v.kind is v.POSITIONAL_OR_KEYWORD)
             raise ConfigError(f"{key}.{name} is not a key of data option {node.get('name')} ({node._target_} "
                               f"takes: {taken})")
-        kinds = _kinds(parameter, hints.get(name), yaml_defaults.get(name, None))
-        if kinds and not any(_matches(value, kind) for kind in kinds):
-            words = " or ".join(WORDS[k] for k in sorted(kinds, key=list(WORDS).index))
-            raise ConfigError(f"{key}.{name} must be {words}, got {value!r} ({type(value).__name__})")
+        group = _group_of(yaml_defaults.get(name))
+        if group is not None and isinstance(value, dict):  # a config group's node (handwriting: ${handwriting})
+            for sub, sub_value in value.items():
+                _check(f"{group}.{sub}", sub_value, _group_kinds(group).get(sub, set()))
+            continue
+        _check(f"{key}.{name}", value, _kinds(parameter, hints.get(name), yaml_defaults.get(name)))
+
+
+def _check(key: str, value, kinds: set[str]) -> None:
+    if kinds and not any(_matches(value, kind) for kind in kinds):
+        words = " or ".join(WORDS[k] for k in sorted(kinds, key=list(WORDS).index))
+        raise ConfigError(f"{key} must be {words}, got {value!r} ({type(value).__name__})")
+
+
+def _group_of(raw) -> str | None:
+    """``handwriting`` for a YAML value ``${handwriting}`` that names a config group (a folder of conf/)."""
+    match = re.fullmatch(r"\$\{(\w+)\}", raw) if isinstance(raw, str) else None
+    return match.group(1) if match and (_conf() / match.group(1)).is_dir() else None
+
+
+@functools.cache
+def _group_kinds(group: str) -> dict[str, set[str]]:
+    """Per key, the kinds of value the options of config group ``group`` give it (any of them goes)."""
+    kinds: dict[str, set[str]] = {}
+    for option in _options(group).values():
+        for key, value in option.items():
+            kinds.setdefault(key, set()).update(_kinds_of_value(value) or {"any"})
+    return {key: set() if "any" in found else found for key, found in kinds.items()}
 
 
 def _builder(target: str):
@@ -94,7 +119,7 @@ def _kinds_of_hint(hint) -> set[str]:
 
 
 def _kinds_of_value(value) -> set[str]:
-    if value is None:
+    if value is None or (isinstance(value, str) and "${" in value):  # null, or an interpolation: says nothing
         return set()
     if isinstance(value, bool):
         return {"bool"}
@@ -113,26 +138,36 @@ def _matches(value, kind: str) -> bool:
     return isinstance(value, {"str": str, "bool": bool, "list": (list, tuple), "dict": dict, "none": type(None)}[kind])
 
 
-@functools.cache
-def _yaml_defaults(name: str, target: str) -> dict:
-    """The literal values (no interpolations) of the data option of ``name`` and ``target`` in conf/data/."""
+def _conf():
+    """The config folder: a checkout's conf/ (as glyphlab.cli.config_path), else the installed copy."""
     from importlib import resources
     from pathlib import Path
 
-    folder = Path(__file__).resolve().parents[2] / "conf" / "data"  # a checkout's (as glyphlab.cli.config_path)
-    if not (folder.parent / "config.yaml").is_file():
-        folder = resources.files("glyphlab.conf").joinpath("data")  # the installed copy
+    folder = Path(__file__).resolve().parents[2] / "conf"
+    return folder if (folder / "config.yaml").is_file() else resources.files("glyphlab.conf")
+
+
+@functools.cache
+def _options(group: str) -> dict:
+    """``{option: its values}`` of config group ``group`` (interpolations as written, no defaults list)."""
     options = {}
-    for entry in folder.iterdir():
-        if entry.name.endswith(".yaml"):
-            try:
-                options[entry.name[:-5]] = OmegaConf.create(entry.read_text(encoding="utf-8"))
-            except Exception:  # noqa: BLE001 - a file Hydra would refuse anyway
-                continue
+    for entry in _conf().joinpath(group).iterdir():
+        if not entry.name.endswith(".yaml"):
+            continue
+        try:
+            node = OmegaConf.create(entry.read_text(encoding="utf-8"))
+        except Exception:  # noqa: BLE001, S112 - a file Hydra would refuse anyway
+            continue
+        raw = OmegaConf.to_container(node, resolve=False)
+        options[entry.name[:-5]] = {k: v for k, v in raw.items() if k != "defaults"}
+    return options
+
+
+@functools.cache
+def _yaml_defaults(name: str, target: str) -> dict:
+    """The values of the data option of ``name`` and ``target`` in conf/data/ (interpolations as written)."""
+    options = _options("data")
     chosen = options.get(name)
     if chosen is None or chosen.get("_target_") != target:
         chosen = next((o for o in options.values() if o.get("_target_") == target), None)
-    if chosen is None:
-        return {}
-    return {k: OmegaConf.to_container(chosen, resolve=False)[k] for k in chosen
-            if not OmegaConf.is_interpolation(chosen, k) and k != "defaults"}
+    return chosen or {}
