@@ -62,8 +62,10 @@ def store_failure(error: BaseException, uri: str, artifact_uri: str | None = Non
         in_store = path is None or _inside(path, [artifacts, db and db.parent]) or _raised_by_mlflow(e)
         if e.errno in DISK_FULL:
             where = f"MLflow store {uri}: " if in_store else ""
-            return TrackingError(f"{where}no space left on the device to write {path or uri}; free some space"
-                                 + (", or set tracking.uri to another store" if in_store else ""))
+            what = f"to write {path}" if path is not None else "under it"
+            kind = TrackingError if in_store else GlyphlabError
+            return kind(f"{where}no space left on the device {what}; free some space"
+                        + (", or set tracking.uri to another store" if in_store else ""))
         if in_store:
             return TrackingError(f"MLflow store {uri} cannot be written: {path} ({e.strerror or 'not writable'}); "
                                  f"fix its permissions, or set tracking.uri to another store")
