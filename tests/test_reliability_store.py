@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TINY_SKLEARN, all_runs
+from conftest import ROOT, TINY_SKLEARN, all_runs, compose
 from test_reliability import main_exit
 
 RUN = ["model=sklearn_mlp", *TINY_SKLEARN, "model.max_epochs=2", "tracking.log_model=false"]
@@ -87,7 +87,7 @@ def test_a_store_left_half_created_is_rebuilt(tmp_path, monkeypatch, caplog, emp
     monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
     from glyphlab.experiment import main
 
-    main(__import__("conftest").compose([*RUN, f"tracking.uri=sqlite:///{db}"]))
+    main(compose([*RUN, f"tracking.uri=sqlite:///{db}"]))
     assert [r.info.status for r in all_runs(f"sqlite:///{db}")[1]] == ["FINISHED"]
     assert leftovers(db.parent) in ([], ["mlflow.db-shm", "mlflow.db-wal"])
     assert any("half-created" in r.getMessage() and str(db) in r.getMessage() for r in caplog.records)
@@ -139,11 +139,24 @@ def test_ctrl_c_while_a_new_store_is_created_is_one_line_130_and_the_next_run_wo
     db = folder / "mlflow.db"
     monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("GLYPHLAB_TEST_STORE_CREATION_PAUSE_S", "120")
+    # First a creation killed outright (SIGKILL: nothing can clean up) leaves its temp file.
+    folder.mkdir()
+    killed = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; "
+                               "from glyphlab.tracking.sqlite_store import prepare; "
+                               "prepare(Path(sys.argv[1]), 'sqlite:///' + sys.argv[1])", str(db)], cwd=ROOT)
+    deadline = time.time() + 120
+    while not leftovers(folder) and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    killed.kill()
+    killed.wait()
+    dead = leftovers(folder)
+    assert dead and not db.exists()
     started = threading.Event()
 
     def ctrl_c_once_creating():
         deadline = time.time() + 120
-        while time.time() < deadline and not (folder.exists() and (db.exists() or leftovers(folder))):
+        while time.time() < deadline and not (db.exists() or set(leftovers(folder)) - set(dead)):
             time.sleep(0.02)
         time.sleep(0.5)
         started.set()
@@ -152,8 +165,8 @@ def test_ctrl_c_while_a_new_store_is_created_is_one_line_130_and_the_next_run_wo
     threading.Thread(target=ctrl_c_once_creating, daemon=True).start()
     code, last = main_exit([*RUN, f"tracking.uri=sqlite:///{db}"], capsys)
     assert started.is_set() and code == 130 and last == "glyphlab: interrupted by Ctrl-C (SIGINT)", last
-    assert not db.exists() and leftovers(folder) == []
+    assert not db.exists() and leftovers(folder) == []  # the killed creation's file went too
 
     monkeypatch.delenv("GLYPHLAB_TEST_STORE_CREATION_PAUSE_S")
-    main(__import__("conftest").compose([*RUN, f"tracking.uri=sqlite:///{db}"]))
+    main(compose([*RUN, f"tracking.uri=sqlite:///{db}"]))
     assert [r.info.status for r in all_runs(f"sqlite:///{db}")[1]] == ["FINISHED"]

@@ -167,30 +167,12 @@ def _host() -> str:
 
 
 def _remove_stale_creations(db: Path) -> None:
-    """Temp files of creations whose process is gone (on this host) or that started over an hour ago."""
+    """Temp files of creations that were stopped (a kill leaves one). Only the holder of the store's
+    lock creates it, and :func:`prepare` runs under that lock: any such file now is a dead one's."""
     try:
         leftovers = list(db.parent.glob(f"{db.name}{CREATING}*"))
     except OSError:
         return
     for path in leftovers:
-        if path.name.endswith("-journal"):
-            continue
-        host, _, pid = path.name[len(db.name + CREATING):].rpartition("-")
-        try:
-            stale = time.time() - path.stat().st_mtime > 3600 or (host == _host() and pid.isdigit()
-                                                                  and not _alive(int(pid)))
-        except OSError:
-            continue
-        if stale:
-            with contextlib.suppress(OSError):
-                _remove(path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
+        with contextlib.suppress(OSError):
+            path.unlink()
