@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT
+from helpers import ROOT
 
 sys.path.insert(0, str(ROOT))   # benchmarks/ is not installed: it lives beside run.py
 

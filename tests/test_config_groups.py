@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose
+from helpers import ROOT, compose
 
 
 def options(group: str) -> list[str]:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY, all_runs, compose
+from helpers import TINY, all_runs, compose
 
 
 def tiny_ensemble(members=3, seed=0, **kwargs):
@@ -122,7 +122,7 @@ def test_a_run_with_members_trains_logs_and_serves_the_mean_of_its_members(store
     single_params = sum(p.numel() for p in net.nets[0].parameters())
     assert m["model/n_params"] == 2 * single_params
     # the served pyfunc (what predict and the draw page read) answers the members' mean probability
-    from test_predict import fresh_runes
+    from helpers import fresh_runes
 
     images = fresh_runes(16)
     seen = np.stack([model_view(encode_png(im), meta) for im in images])   # the served model's own view

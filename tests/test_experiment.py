@@ -1,10 +1,9 @@
 """Whole runs: real Hydra composition, real training on tiny data, a real MLflow store in a temp dir."""
-import json
 
 import numpy as np
 import pytest
 
-from conftest import TINY, TINY_SKLEARN, all_runs, cli, compose
+from helpers import TINY, TINY_SKLEARN, all_runs, cli, compose
 
 STANDARD_METRICS = {"test/accuracy", "test/macro_f1", "time/fit_s", "model/n_params", "data/n_train"}
 STANDARD_ARTIFACTS = {"confusion_matrix.png", "confusion_matrix.csv", "config.yaml", "train_samples.png"}

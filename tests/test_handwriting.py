@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose
+from helpers import ROOT, compose
 from glyphlab import data
 from glyphlab.data import DataError
 from glyphlab.data.handwriting import SPARSE_POINTS, sparse_trace

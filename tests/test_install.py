@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, all_runs, cli
+from helpers import ROOT, all_runs, cli
 
-TINY = ["data.samples_per_class=12", "data.image_size=16", "model.max_epochs=2", "tracking.log_model=false"]
+TINY_INSTALLED = ["data.samples_per_class=12", "data.image_size=16", "model.max_epochs=2", "tracking.log_model=false"]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_installed_command_runs_from_an_empty_folder(venv, tmp_path):
     env.update(GLYPHLAB_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
     glyphlab = str(venv / "bin" / "glyphlab")
 
-    p = subprocess.run([glyphlab, "data=runes", "model=sklearn_mlp", *TINY], cwd=work, env=env,
+    p = subprocess.run([glyphlab, "data=runes", "model=sklearn_mlp", *TINY_INSTALLED], cwd=work, env=env,
                        capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     store = work / "mlruns" / "mlflow.db"

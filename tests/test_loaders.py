@@ -329,7 +329,7 @@ def test_digits():
     assert glyphs.class_counts().min() > 170
     # ink bright on dark: the frame is mostly background
     assert glyphs.images[:, 0, :].mean() < glyphs.images[:, 6:10, 6:10].mean()
-    from conftest import compose
+    from helpers import compose
 
     cfg = OmegaConf.to_container(compose(["data=digits"]).data, resolve=True)   # as Hydra composes it
     assert load(cfg).images.shape == (1797, cfg["image_size"], cfg["image_size"])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import TINY_SKLEARN, cli, compose
+from helpers import TINY_SKLEARN, cli, compose
 
 KIND = "mlflow.experimentKind"
 TINY_EVAL = ["eval_data=runes", "eval_data.samples_per_class=6", "eval_data.image_size=16"]

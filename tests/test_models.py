@@ -120,7 +120,7 @@ def test_cnn_stacks_convs_per_block_before_each_pool():
 
 
 def test_the_model_yaml_names_its_family_adapter():
-    from conftest import compose
+    from helpers import compose
 
     from glyphlab import models
     from glyphlab.errors import ConfigError
@@ -152,7 +152,7 @@ def bar_glyphs(n_per_class=20):
 ])
 def test_early_stopping_fires_on_a_plateau(store, tmp_path, val_images, early, plateau):
     import mlflow
-    from conftest import compose
+    from helpers import compose
 
     from glyphlab.models.torch_adapter import TorchFamily
 
@@ -172,7 +172,7 @@ def test_early_stopping_fires_on_a_plateau(store, tmp_path, val_images, early, p
 
 
 def test_patiences_scale_only_for_a_validation_split_under_patience_val_images():
-    from conftest import compose
+    from helpers import compose
 
     from glyphlab.errors import ConfigError
     from glyphlab.models.torch_adapter import TorchFamily, val_scaled_patience
@@ -189,7 +189,7 @@ def test_patiences_scale_only_for_a_validation_split_under_patience_val_images()
 
 def test_plateau_schedule_cuts_the_learning_rate_when_val_accuracy_stops_improving(store, tmp_path):
     import mlflow
-    from conftest import compose
+    from helpers import compose
 
     from glyphlab.errors import ConfigError
     from glyphlab.models.torch_adapter import TorchFamily
@@ -214,7 +214,7 @@ def test_plateau_schedule_cuts_the_learning_rate_when_val_accuracy_stops_improvi
 
 
 def test_the_default_early_stopping_waits_for_the_plateau_schedule_to_cut_the_rate():
-    from conftest import compose
+    from helpers import compose
 
     # Early stopping must outlast the schedule's patience, else a stalled run ends at its full rate.
     for model in ("cnn", "mlp"):
@@ -236,7 +236,7 @@ class ZeroTheNetInTheLastEpoch(pl.Callback):
 def test_the_logged_and_served_model_is_the_best_val_epoch_not_the_last(store):
     import mlflow
     import pandas as pd
-    from conftest import TINY, all_runs, compose
+    from helpers import TINY, all_runs, compose
 
     from glyphlab.experiment import run
     from glyphlab.serving import encode_png
@@ -259,7 +259,7 @@ def test_the_logged_and_served_model_is_the_best_val_epoch_not_the_last(store):
 
 
 def test_callbacks_come_from_the_callbacks_group(tmp_path):
-    from conftest import compose
+    from helpers import compose
 
     from glyphlab.errors import ConfigError
     from glyphlab.models.torch_adapter import build_callbacks

@@ -8,10 +8,10 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import all_runs, cli
+from helpers import all_runs, cli
 
-TINY = ["data.samples_per_class=12", "data.image_size=16", "trainer.max_epochs=2", "++model.max_epochs=2",
-        "trainer.enable_progress_bar=false", "tracking.log_model=false"]
+TINY_TRIAL = ["data.samples_per_class=12", "data.image_size=16", "trainer.max_epochs=2", "++model.max_epochs=2",
+              "trainer.enable_progress_bar=false", "tracking.log_model=false"]
 
 
 def test_sweep_syntax_becomes_optuna_distributions():
@@ -35,8 +35,8 @@ def test_sweep_syntax_becomes_optuna_distributions():
 
 def test_pruned_trial_stops_early_and_the_study_resumes(store, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    common = ["-m", "hparams_search=optuna", *TINY, "hydra.sweeper.n_trials=1", f"hydra.sweeper.storage={storage}",
-              "hydra.sweeper.study_name=resumed"]
+    common = ["-m", "hparams_search=optuna", *TINY_TRIAL, "hydra.sweeper.n_trials=1",
+              f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=resumed"]
     # A pruner that prunes whatever it sees (accuracy never reaches 1.01): the torch trial 0 stops after epoch 0.
     p = cli(*common, "model=mlp", f"hydra.sweep.dir={tmp_path / 'a'}",
             "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner", "+hydra.sweeper.pruner.lower=1.01",

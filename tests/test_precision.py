@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import TINY, all_runs, compose
+from helpers import TINY, all_runs, compose
 from glyphlab.models import torch_adapter
 from glyphlab.models.torch_adapter import resolve_precision
 

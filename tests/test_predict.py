@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import compose, logged_run
+from helpers import RUNES, compose, fresh_runes, logged_run
 
-RUNES = "ᚠᚢᚦᚫᚱᚲᚷᚹᚺᚾᛁᛃᛇᛈᛉᛋᛏᛒᛖᛗᛚᛜᛞᛟ"
 # Enough data and epochs that the sklearn MLP reads fresh runes; still a few seconds.
 SKLEARN_RUN = ["model=sklearn_mlp", "data=runes", "data.samples_per_class=40", "data.image_size=16",
                "model.max_epochs=25", "model.patience=25"]
@@ -34,17 +33,6 @@ def store_of(trained, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained[0])
     mlflow.set_tracking_uri(trained[0])
     return trained
-
-
-def fresh_runes(image_size=48, seed=123):
-    """One new handwritten variant of every rune, at another size than the model's and seeded
-    differently from its training data: uint8 [24, image_size, image_size], ink bright."""
-    from glyphlab.data import runes
-    from glyphlab.data.strokes import render_glyph
-
-    rng = np.random.default_rng(seed)
-    return np.concatenate([render_glyph(runes.glyph(r), 1, image_size, rng, rotation=3.0, slant=0.05,
-                                        jitter=0.01, wobble=0.02) for r in RUNES])
 
 
 def write_pngs(tmp_path, images, dark_on_light=True):

@@ -5,7 +5,7 @@ real tiny training, a real MLflow store in a temp dir, no ../shared data.
 """
 import pytest
 
-from conftest import all_runs, compose
+from helpers import all_runs, compose
 
 SYNTHETIC = [["data=runes"], ["data=kana"], ["data=kana", "data.charset=hiragana"],
              ["data=kana", "data.charset=katakana"], ["data=latin"], ["data=latin", "data.charset=lower"],
@@ -33,8 +33,8 @@ def test_command_line_wins_over_the_recipe():
     assert cfg.augmentation.name == "none" and cfg.data.normalize is None and cfg.trainer.max_epochs == 3
 
 
-TINY = ["data.samples_per_class=10", "data.image_size=16", "trainer.max_epochs=1", "tracking.log_model=false",
-        "trainer.enable_progress_bar=false"]
+TINY_READ_REAL = ["data.samples_per_class=10", "data.image_size=16", "trainer.max_epochs=1",
+                  "tracking.log_model=false", "trainer.enable_progress_bar=false"]
 
 
 @pytest.mark.parametrize("data", [["data=runes", "eval_data=runes", "eval_data.seed=5", "eval_data.samples_per_class=3"],
@@ -44,7 +44,7 @@ TINY = ["data.samples_per_class=10", "data.image_size=16", "trainer.max_epochs=1
 def test_recipe_trains_on_tiny_synthetic_data(store, data):
     from glyphlab.experiment import run
 
-    run(compose(["+experiment=read_real", *data, *TINY]))
+    run(compose(["+experiment=read_real", *data, *TINY_READ_REAL]))
     client, runs = all_runs(store)
     assert [r.info.status for r in runs] == ["FINISHED"]
     r = runs[0]

@@ -1,6 +1,5 @@
 """Bad input, interruptions and failing sweep jobs: one clear line, a non-zero exit, a truthful store."""
 import gzip
-import os
 import re
 import signal
 import struct
@@ -9,42 +8,12 @@ import sys
 import time
 import zipfile
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, TINY, TINY_SKLEARN, all_runs, cli, compose, free_port
-
-
-def draw_folder(root, classes="ab", per_class=6, size=20):
-    """A folder-per-class image set: class k is a bar at a class-specific angle."""
-    for k, name in enumerate(classes):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            img = np.full((size, size), 255, np.uint8)  # dark ink on white paper
-            if k % 2 == 0:
-                img[size // 2 - 1 + i % 3, 2:-2] = 0
-            else:
-                img[2:-2, size // 2 - 1 + i % 3] = 0
-            Image.fromarray(img).save(root / name / f"{i}.png")
-    return root
-
-
-def main_exit(overrides, capsys):
-    """Run glyphlab.experiment.main in-process; returns (exit code, last stderr line)."""
-    from glyphlab.experiment import main
-
-    with pytest.raises(SystemExit) as info:
-        main(compose(overrides))
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    return info.value.code, lines[-1]
-
-
-def assert_nothing_running(uri):
-    _, runs = all_runs(uri) if os.path.exists(uri.removeprefix("sqlite:///")) else (None, [])
-    assert all(r.info.status != "RUNNING" for r in runs)
-    return runs
+from helpers import (ROOT, TINY, TINY_SKLEARN, all_runs, assert_nothing_running, check_report, cli, compose,
+                     draw_folder, free_port, job_lines, main_exit, parent_of)
 
 
 def case_missing_root(tmp):
@@ -258,8 +227,6 @@ def test_eight_parallel_jobs_on_the_sqlite_store(store, tmp_path):
         assert len(client.get_metric_history(r.info.run_id, "val/accuracy")) == 2
     # What the sweep shows (test_sweep_output.py): each job's line comes from the sweep's own process,
     # numbered there whichever worker process ran the job; then the comparison table.
-    from test_sweep_output import check_report, job_lines, parent_of
-
     client, parent, children = parent_of(store)
     assert parent.data.tags["glyphlab.pid"] not in {r.data.tags["glyphlab.pid"] for r in children}
     lines = job_lines(p.stdout)

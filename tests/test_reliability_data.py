@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from conftest import all_runs, cli, compose
-from test_reliability import draw_folder, main_exit
+from helpers import all_runs, cli, compose, draw_folder, main_exit
 
 SKLEARN = ["model=sklearn_mlp", "model.max_epochs=2", "data=folder", "data.image_size=16"]
 

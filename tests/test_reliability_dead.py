@@ -5,23 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
-from conftest import ROOT, all_runs
+from helpers import ROOT, all_runs, wait_for
 
 from glyphlab import compare
 from glyphlab.tracking import HOST_TAG, PID_START_TAG, PID_TAG, mark_dead_runs, process_tags
-
-
-def wait_for(condition, what, timeout=120, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{what}: the process ended first\n{proc.communicate()[1][-3000:]}")
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 def test_a_sigkilled_run_is_marked_killed_by_the_next_glyphlab_process(store, tmp_path):

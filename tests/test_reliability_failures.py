@@ -8,8 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import TINY, TINY_SKLEARN, all_runs, cli
-from test_reliability import assert_nothing_running, main_exit
+from helpers import TINY, TINY_SKLEARN, all_runs, assert_nothing_running, cli, main_exit
 
 SKLEARN = ["model=sklearn_mlp", *TINY_SKLEARN, "model.max_epochs=2"]
 
@@ -127,7 +126,7 @@ def test_monitor_of_a_metric_that_does_not_exist_is_one_line(override, key, stor
 
 def test_plateau_monitor_that_exists_is_used(store, capsys):
     from glyphlab.experiment import main
-    from conftest import compose
+    from helpers import compose
 
     main(compose(["model=cnn", *TINY, "+model.plateau.monitor=val/loss", "+model.plateau.mode=min"]))
     _, runs = all_runs(store)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import all_runs, compose
+from helpers import all_runs, compose
 
 from glyphlab import evaluate
 

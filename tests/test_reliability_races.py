@@ -5,19 +5,15 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, all_runs, cli
-
-TINY_SWEEP = ["model=sklearn_mlp", "seed=0,1", "data.samples_per_class=12", "data.image_size=16",
-              "model.max_epochs=2", "tracking.log_model=false"]
-
+from helpers import ROOT, TINY_SKLEARN_SWEEP, all_runs, cli
 
 def test_two_sweeps_started_together_on_a_fresh_store_keep_their_own_parents(tmp_path):
     # A store that does not exist yet (no migrated template copy) and Hydra's default sweep folder:
     # both sweeps create the database and both start within the same second.
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     env = dict(os.environ, MLFLOW_TRACKING_URI=uri, GLYPHLAB_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
-    procs = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), "-m", *TINY_SWEEP], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), "-m", *TINY_SKLEARN_SWEEP], cwd=tmp_path,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
 
@@ -47,7 +43,7 @@ def test_a_sweep_folder_held_by_a_running_sweep_is_refused(store, tmp_path):
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        p = cli("-m", *TINY_SWEEP, f"hydra.sweep.dir={sweep_dir}")
+        p = cli("-m", *TINY_SKLEARN_SWEEP, f"hydra.sweep.dir={sweep_dir}")
     finally:
         holder.kill()
         holder.wait()
@@ -63,7 +59,8 @@ def test_a_sweep_folder_held_by_a_running_sweep_is_refused(store, tmp_path):
 def test_a_sweep_whose_parent_run_cannot_be_created_fails_before_its_jobs(store, tmp_path):
     (tmp_path / "plain").write_text("x")
     uri = f"sqlite:///{tmp_path / 'plain' / 'mlflow.db'}"  # a file where the store's folder should be
-    p = cli("-m", *TINY_SWEEP, f"hydra.sweep.dir={tmp_path / 'sweep'}", env={"MLFLOW_TRACKING_URI": uri})
+    p = cli("-m", *TINY_SKLEARN_SWEEP, f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            env={"MLFLOW_TRACKING_URI": uri})
     assert p.returncode == 2, p.stderr[-3000:]
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith("glyphlab: error: the sweep's MLflow parent run could not be created") and uri in last

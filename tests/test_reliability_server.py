@@ -6,29 +6,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TINY, free_port, healthy
+from helpers import ROOT, TINY, free_port, healthy, wait_for
 
 from glyphlab.tracking import mark_dead_runs
 
 # MLflow's retries made small so the test is short; glyphlab's own defaults give up within about a minute.
 FEW_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
                "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-
-
-def wait_for(condition, what, timeout=120, proc=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{what}: the process ended first\n{proc.communicate()[1][-3000:]}")
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 @pytest.mark.parametrize("fault", ["killed", "frozen"])

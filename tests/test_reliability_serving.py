@@ -1,10 +1,8 @@
 """predict and the draw server with bad input: one line (or one JSON error) naming the input, never a traceback."""
 from __future__ import annotations
 
-import io
 import json
 import socket
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -13,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import compose
+from helpers import compose
 
 SKLEARN_RUN = ["model=sklearn_mlp", "model.max_epochs=3", "data.samples_per_class=12", "data.image_size=16"]
 

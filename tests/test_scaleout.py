@@ -9,8 +9,7 @@ import shlex
 
 import pytest
 
-from conftest import ROOT, cli
-from test_sweeps import TINY_ANY, compose_with_hydra, parent_and_children
+from helpers import ROOT, TINY_ANY, cli, compose, parent_and_children
 
 
 def readme_commands(prefix: str) -> list[list[str]]:
@@ -32,7 +31,7 @@ def compose_command(argv: list[str]):
         key, sep, value = arg.partition("=")
         return f"{key}={value.split(',')[0]}" if sep else arg
 
-    return compose_with_hydra([first_value(a) for a in argv[2:] if a != "-m"])
+    return compose([first_value(a) for a in argv[2:] if a != "-m"], hydra=True)
 
 
 def test_submitit_local_sweep_is_one_parent_with_its_children(store, tmp_path):
@@ -186,7 +185,7 @@ def test_gpu_check_run_composes_and_its_training_runs_in_bf16():
     """The GPU check's steps on the CPU, small: its run's overrides compose (online augmentation,
     mixed precision) and its img/s measurement trains in bf16 autocast with the augmenter."""
     gpu_check = _gpu_check()
-    cfg = compose_with_hydra(gpu_check.run_overrides("auto", "bf16-mixed", quick=False))
+    cfg = compose(gpu_check.run_overrides("auto", "bf16-mixed", quick=False), hydra=True)
     assert cfg.trainer.accelerator == "auto" and cfg.trainer.precision == "bf16-mixed"
     assert cfg.model.name == "cnn" and cfg.augmentation.mode == "online"
     rate, ran_on = gpu_check.throughput("cpu", "bf16-mixed", n_images=256, epochs=2)

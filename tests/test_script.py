@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import cli, compose
+from helpers import cli, compose
 from glyphlab import data
 from glyphlab.data import DataError, script
 

@@ -178,7 +178,7 @@ TINY_SEQUENCE = ["data=digit_sequence", "data.image_size=16", "data.source_image
 
 
 def test_run_logs_sequence_metrics_and_prediction_grid(store):
-    from conftest import all_runs, compose
+    from helpers import all_runs, compose
 
     from glyphlab.experiment import run
 
@@ -199,7 +199,7 @@ def test_run_logs_sequence_metrics_and_prediction_grid(store):
 
 
 def test_sklearn_mlp_says_why_not(store):
-    from conftest import compose
+    from helpers import compose
 
     from glyphlab.experiment import ConfigError, run
 

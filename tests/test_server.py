@@ -15,30 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import cli, free_port, healthy
-
-TINY_SKLEARN_SWEEP = ["model=sklearn_mlp", "seed=0,1", "data.samples_per_class=12", "data.image_size=16",
-                      "model.max_epochs=2", "tracking.log_model=false"]
-
-
-def wait_until(ready, what: str, timeout: float = 120.0, proc=None, log: Path | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            break
-        if ready():
-            return
-        time.sleep(0.5)
-    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
-    raise AssertionError(f"{what} did not come up within {timeout:.0f}s\n{tail}")
-
+from helpers import TINY_SKLEARN_SWEEP, cli, free_port, healthy, wait_for
 
 @contextlib.contextmanager
 def mlflow_server(backend_uri: str, tmp: Path):
@@ -53,7 +36,7 @@ def mlflow_server(backend_uri: str, tmp: Path):
                                  "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_until(lambda: healthy(url), f"mlflow server ({backend_uri})", proc=proc, log=log)
+        wait_for(lambda: healthy(url), f"mlflow server ({backend_uri})", proc=proc, log=log, interval=0.5)
         yield url
     finally:
         # the server and its worker processes share the session started above

@@ -12,8 +12,7 @@ import sys
 import pytest
 from sklearn.neural_network import MLPClassifier
 
-from conftest import ROOT, TINY_SKLEARN, all_runs, compose
-from test_reliability_dead import wait_for
+from helpers import ROOT, TINY_SKLEARN, all_runs, compose, wait_for
 
 
 class InterruptedMLP(MLPClassifier):

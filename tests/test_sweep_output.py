@@ -5,28 +5,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import all_runs, cli
-from test_sweeps import TINY_ANY
-
-
-def job_lines(stdout: str) -> list[str]:
-    return [line for line in stdout.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
-
-
-def parent_of(store):
-    client, runs = all_runs(store)
-    [parent] = [r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent"]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    return client, parent, children
-
-
-def check_report(client, parent, children, stdout):
-    """The table on stdout and on the parent run, naming the finished children."""
-    assert re.search(r"^\| runes \| sklearn_mlp \| none \| \d \| [01]\.\d{3}", stdout, flags=re.M), stdout[-2000:]
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"report.md", "accuracy.png"}
-    report = open(client.download_artifacts(parent.info.run_id, "report.md"), encoding="utf-8").read()
-    best = max((r for r in children if r.info.status == "FINISHED"), key=lambda r: r.data.metrics["test/accuracy"])
-    assert best.info.run_id[:8] in report and f"glyphlab compare --parent {parent.info.run_id}" in report
+from helpers import TINY_ANY, check_report, cli, job_lines, parent_of
 
 
 def test_basic_launcher_shows_each_job_as_it_ends_then_the_table(store, tmp_path):
@@ -53,7 +32,7 @@ def test_sweep_size_counts_the_jobs_of_hydras_sweep_syntax():
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
-    from conftest import ROOT
+    from helpers import ROOT
     from glyphlab.tracking.progress import sweep_size
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

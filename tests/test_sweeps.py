@@ -8,30 +8,13 @@ from __future__ import annotations
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from conftest import ROOT, all_runs, cli
-
-# Valid for every model family at once (++ adds the key where a family lacks it; it is then unused).
-TINY_ANY = ["data.samples_per_class=12", "data.image_size=16", "trainer.max_epochs=1", "++model.batch_size=64",
-            "++model.max_epochs=2", "trainer.enable_progress_bar=false", "tracking.log_model=false"]
+from helpers import ROOT, TINY_ANY, cli, compose, parent_and_children
 
 
 def sweep(tmp_path, *args):
     p = cli("-m", *args, *TINY_ANY, f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert p.returncode == 0, p.stderr[-3000:]
     return p
-
-
-def parent_and_children(store):
-    client, runs = all_runs(store)
-    parents = [r for r in runs if r.data.tags.get("glyphlab.sweep") == "parent"]
-    assert len(parents) == 1, [r.data.tags for r in runs]
-    parent = parents[0]
-    children = [r for r in runs if r is not parent]
-    assert all(r.data.tags.get("mlflow.parentRunId") == parent.info.run_id for r in children)
-    assert parent.info.status == "FINISHED" and all(r.info.status == "FINISHED" for r in children)
-    assert parent.data.metrics["sweep/n_children"] == len(children)
-    assert parent.data.metrics["sweep/n_failed"] == 0
-    return client, parent, children
 
 
 def by_job(children):
@@ -70,16 +53,9 @@ def test_optuna_trials_are_children_and_best_params_on_parent(store, tmp_path):
     assert len({r.data.params["model.estimator.alpha"] for r in children}) == 2
 
 
-def compose_with_hydra(overrides):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
-
-
 @pytest.mark.parametrize("model", ["cnn", "mlp", "sklearn_mlp"])
 def test_optuna_search_space_follows_the_model(model):
-    cfg = compose_with_hydra(["hparams_search=optuna", f"model={model}"])
+    cfg = compose(["hparams_search=optuna", f"model={model}"], hydra=True)
     params = cfg.hydra.sweeper.params
     assert cfg.hydra.sweeper.direction == "maximize" and len(params) == 3
     for key in params:  # every searched key exists in the chosen model's config
@@ -88,7 +64,7 @@ def test_optuna_search_space_follows_the_model(model):
 
 
 def test_mlp_vs_cnn_preset():
-    cfg = compose_with_hydra(["+experiment=mlp_vs_cnn"])
+    cfg = compose(["+experiment=mlp_vs_cnn"], hydra=True)
     assert dict(cfg.hydra.sweeper.params) == {"model": "sklearn_mlp,mlp,cnn", "augmentation": "none,rotate",
                                               "seed": "0,1,2"}
     assert cfg.data.name == "runes" and cfg.tracking.experiment == "mlp_vs_cnn"
@@ -100,13 +76,13 @@ PRESETS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml") i
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_composes_with_every_value_it_sweeps(preset):
-    cfg = compose_with_hydra([f"+experiment={preset}"])
+    cfg = compose([f"+experiment={preset}"], hydra=True)
     assert cfg.tracking.experiment != "glyphlab", "a study logs into its own MLflow experiment"
     params = dict(cfg.hydra.sweeper.params)
     assert params
     for key, values in params.items():
         for value in values.split(","):
-            chosen = compose_with_hydra([f"+experiment={preset}", f"{key}={value}"])
+            chosen = compose([f"+experiment={preset}", f"{key}={value}"], hydra=True)
             got = chosen[key].name if isinstance(chosen[key], DictConfig) else chosen[key]
             assert str(got) == value, (preset, key, value)
 
