@@ -97,21 +97,23 @@ def digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def other_application(db) -> None:
+def other_application(db, tables=("notes", "tags")) -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(db) as con:
-        con.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
-        con.execute("CREATE TABLE tags (note INTEGER, tag TEXT)")
-        con.execute("INSERT INTO notes (text) VALUES ('my notes, not MLflow')")
+        con.execute(f"CREATE TABLE {tables[0]} (id INTEGER PRIMARY KEY, text TEXT)")
+        con.execute(f"CREATE TABLE {tables[1]} (note INTEGER, tag TEXT)")
+        con.execute(f"INSERT INTO {tables[0]} (text) VALUES ('my notes, not MLflow')")
     con.close()
 
 
-@pytest.mark.parametrize("content", ["other_application", "png", "zeros"])
+@pytest.mark.parametrize("content", ["other_application", "alike_names", "png", "zeros"])
 def test_a_file_that_is_not_an_mlflow_store_is_refused_in_one_line_and_left_untouched(tmp_path, capsys, content,
                                                                                         monkeypatch):
     db = tmp_path / "notes.db"
     if content == "other_application":
         other_application(db)
+    elif content == "alike_names":  # another tool's tables called experiments and runs
+        other_application(db, ("experiments", "runs"))
     elif content == "png":
         db.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     else:
@@ -122,10 +124,12 @@ def test_a_file_that_is_not_an_mlflow_store_is_refused_in_one_line_and_left_unto
     assert code == 2 and last.startswith("glyphlab: error: ") and str(db) in last, last
     if content == "other_application":
         assert "another application's SQLite database (2 table(s): notes, tags)" in last
+    elif content == "alike_names":
+        assert "another application's SQLite database (2 table(s): experiments, runs)" in last
     else:
         assert "not a database" in last
     assert digest(db) == before and leftovers(tmp_path, "notes.db") == []  # no WAL, no MLflow tables
-    if content == "other_application":
+    if content in ("other_application", "alike_names"):
         with sqlite3.connect(db) as con:
             assert con.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
         con.close()

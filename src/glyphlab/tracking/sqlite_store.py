@@ -31,6 +31,9 @@ CREATING = ".creating-"  # <db>.creating-<host>-<pid>: a store being built
 # Seconds to hold a store's creation half-way (after its first tables, before the migrations): how
 # the tests stop a creation at a known point. Unset in normal use.
 PAUSE_ENV = "GLYPHLAB_TEST_STORE_CREATION_PAUSE_S"
+# Tables (and a column of each) that only MLflow's schema has, from its very first tables on: a file
+# with neither is another application's, even one with tables called experiments or runs.
+MLFLOW_MARKS = (("experiments", "artifact_location"), ("runs", "run_uuid"))
 
 
 def prepare(db: Path, uri: str) -> None:
@@ -68,24 +71,29 @@ def _state(db: Path, uri: str) -> str:
                      for t in ("experiments", "runs") if t in tables}
             version = (con.execute("SELECT version_num FROM alembic_version").fetchall()
                        if "alembic_version" in tables else [])
+            mlflow_like = any(column in _columns(con, table) for table, column in MLFLOW_MARKS if table in tables)
     except sqlite3.Error as e:
         raise TrackingError(f"cannot open the MLflow store {uri}: {db} is not a readable SQLite database "
                             f"({type(e).__name__}: {e})") from None
     tables -= {"sqlite_sequence", "sqlite_stat1", "sqlite_stat4"}
     if not tables:
         return "new"
-    if not tables & {"alembic_version", "experiments", "runs"}:
+    if not mlflow_like:
         names = sorted(tables)
         shown = ", ".join(names[:5]) + (f" … (+{len(names) - 5})" if len(names) > 5 else "")
         raise TrackingError(f"MLflow store {uri}: {db} is another application's SQLite database ({len(names)} "
                             f"table(s): {shown}), not an MLflow store; it was left untouched. Set tracking.uri "
                             f"to an MLflow store or a new file")
-    if version and version[0][0] == _head_revision():
-        return "ready"
     # MLflow adds its Default experiment once every migration has run: a store without any experiment
-    # (and so without runs) never finished its creation. Anything else at an older version is MLflow's
-    # to migrate, or to refuse naming `mlflow db upgrade`.
-    return "half" if not count.get("experiments") and not count.get("runs") else "ready"
+    # (and so without runs) that is not at the newest schema never finished its creation. Anything
+    # else at an older version is MLflow's to migrate, or to refuse naming `mlflow db upgrade`.
+    if count.get("experiments") or count.get("runs") or (version and version[0][0] == _head_revision()):
+        return "ready"
+    return "half"
+
+
+def _columns(con, table: str) -> set[str]:
+    return {row[1] for row in con.execute(f'PRAGMA table_info("{table}")')}
 
 
 def _head_revision() -> str | None:
