@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TINY_SKLEARN, all_runs, compose
-from test_reliability import main_exit
+from helpers import ROOT, TINY_SKLEARN, all_runs, compose, main_exit
 
 RUN = ["model=sklearn_mlp", *TINY_SKLEARN, "model.max_epochs=2", "tracking.log_model=false"]
 
