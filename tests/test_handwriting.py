@@ -29,7 +29,7 @@ def test_a_data_option_says_what_is_written_not_how(name):
     assert "handwriting" in keys
 
 
-@pytest.mark.parametrize("option", ["neat", "natural", "calibrated"])
+@pytest.mark.parametrize("option", ["neat", "natural"])
 def test_every_handwriting_option_reaches_every_synthetic_builder(option):
     own = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "handwriting" / f"{option}.yaml"))
     assert set(own) == set(STYLE_KEYS)                       # every key of the stroke engine, nothing else

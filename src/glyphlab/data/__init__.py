@@ -28,6 +28,10 @@ NORMALIZE = (None, "box")
 CACHE_VERSION = 4  # bump when the cache file's layout changes (the builders' code is in the key anyway)
 # Installed packages whose data or drawing goes into a built set: a new version may draw other images.
 SOURCE_PACKAGES = ("numpy", "Pillow", "kanjivg", "Hershey-Fonts", "matplotlib-fontja", "fonttools")
+# OFL fonts used where the system installs them (Debian: apt install fonts-klee): Klee One, a Japanese
+# pen/pencil hand with kana, the one handwriting face for Japanese to be had offline (glyphlab.data.fontstrokes).
+SYSTEM_FONTS = {"handwriting": ("klee/KleeOne-Regular.ttf",), "print": ()}
+SYSTEM_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype", "/usr/local/share/fonts")
 
 
 @dataclass
@@ -98,6 +102,9 @@ def code_fingerprint() -> str:
         except metadata.PackageNotFoundError:
             version = "-"
         digest.update(f"{name}={version}\0".encode())
+    for font in sorted({f for group in SYSTEM_FONTS.values() for f in group}):  # e.g. Klee One, if installed
+        found = [p for p in (Path(d) / font for d in SYSTEM_DIRS) if p.is_file()]
+        digest.update(f"{font}={found[0].stat().st_size if found else '-'}\0".encode())
     return digest.hexdigest()[:16]
 
 

@@ -3,7 +3,8 @@ traced into polylines, so the stroke engine can write it with a real pen and rea
 
 The fonts are OFL families packaged on PyPI by ``fontpkg``, in two groups (:data:`GROUPS`):
 handwriting (Caveat, Indie Flower, Kalam, Shadows Into Light) and print (Comfortaa, Noto Sans
-upright and italic: they also have Greek); each is used when installed. A glyph is drawn at
+upright and italic: they also have Greek; IPAexGothic from matplotlib-fontja: kana), plus OFL fonts the
+system has installed (:data:`SYSTEM_FONTS`: Klee One for Japanese); each is used when installed. A glyph is drawn at
 :data:`RENDER_PX` pixels, thinned (Zhang–Suen, below: a few numpy passes), and its skeleton cut at
 junctions into branches; each branch becomes one stroke (spurs shorter than :data:`MIN_BRANCH` of the
 glyph are dropped, pixel steps smoothed). Strokes are placed like the Hershey fonts: one mapping per
@@ -13,14 +14,16 @@ from __future__ import annotations
 
 import functools
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 
-from glyphlab.data import DataError
+from glyphlab.data import SYSTEM_DIRS, SYSTEM_FONTS, DataError
 from glyphlab.data.strokes import family_box
 
 GROUPS = {"handwriting": ("fontpkg-caveat", "fontpkg-indie-flower", "fontpkg-kalam", "fontpkg-shadows-into-light"),
-          "print": ("fontpkg-comfortaa", "fontpkg-noto-sans")}
+          "print": ("fontpkg-comfortaa", "fontpkg-noto-sans", "matplotlib-fontja")}
+
 PACKAGES = GROUPS["handwriting"]
 SKIP_FILES = ("Kalam-Bold", "Kalam-Regular")  # after thinning the same as Kalam Light
 RENDER_PX = 96           # em size of the rendering that is thinned
@@ -38,6 +41,8 @@ def font_files(group: str = "handwriting") -> tuple[str, ...]:
             continue
         found += sorted(str(f.locate()) for f in files
                         if f.name.lower().endswith((".ttf", ".otf")) and not any(s in f.name for s in SKIP_FILES))
+    for name in SYSTEM_FONTS[group]:
+        found += [str(p) for p in (Path(d) / name for d in SYSTEM_DIRS) if p.is_file()][:1]
     return tuple(found)
 
 
