@@ -121,7 +121,9 @@ def test_a_stalled_request_head_is_cut_off_too(server):
 def test_a_huge_content_length_is_refused_before_its_body(server):
     with raw(server, b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
                      b"Content-Length: 209715200\r\n\r\n", timeout=READ_TIMEOUT_S / 2) as s:
-        answer = s.recv(65536)  # at once, not after a body that never comes nor after the read timeout
+        answer = b""
+        while not answer.endswith(b"}"):  # at once, not after a body that never comes nor after the read timeout
+            answer += s.recv(65536)
     assert answer.startswith(b"HTTP/1.0 413") or answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"got 209715200" in answer
 
@@ -161,3 +163,22 @@ def test_predict_skips_a_file_that_is_no_image_and_reads_the_rest(model_uri, tmp
     answer = json.loads(capsys.readouterr().out)
     assert code == 2 and len(answer[0]["top"]) == 5
     assert answer[1]["image"] == str(tmp_path / "notes.txt") and "is not an image" in answer[1]["error"]
+
+
+def test_a_trickled_upload_is_cut_off_after_the_body_deadline(server):
+    """A byte every half second never trips the read timeout; the whole body's deadline ends it."""
+    s = raw(server, b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                    b"Content-Length: 5000\r\n\r\n", timeout=0.5)
+    deadline = getattr(server, "body_deadline", 6 * READ_TIMEOUT_S)
+    started = time.monotonic()
+    closed = False
+    with s:
+        while not closed and time.monotonic() - started < deadline + 10:
+            try:
+                s.sendall(b"\0")
+                closed = s.recv(65536) == b""
+            except socket.timeout:
+                continue
+            except OSError:  # reset: closed too
+                closed = True
+    assert closed and time.monotonic() - started < deadline + 5

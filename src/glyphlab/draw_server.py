@@ -5,7 +5,7 @@ made to hold up on a machine a browser shares with other sites and with bursts o
   elsewhere that rebinds its domain name to 127.0.0.1 (DNS rebinding) is answered 403;
 - a listen backlog of :data:`LISTEN_BACKLOG` and at most ``max_handlers`` requests handled at once,
   the rest waiting in the backlog rather than being reset;
-- a read timeout: a client that stalls mid-request is disconnected; an upload over
+- a read timeout: a client that stalls mid-request (or trickles its body) is disconnected; an upload over
   :data:`MAX_UPLOAD_BYTES` is answered 413 from its Content-Length, before its body is read.
 
 ``app`` (what is served) has ``page``, ``info``, ``font`` and ``predict(png) -> dict``.
@@ -17,6 +17,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,6 +26,7 @@ MAX_UPLOAD_BYTES = 8 * 1024 * 1024   # a canvas PNG is tens of KB; anything near
 # reads the 413; past it the connection is closed mid-upload (the sender sees a reset).
 MAX_DRAINED_BYTES = 128 * 1024 * 1024
 READ_TIMEOUT_S = 10   # a client silent this long mid-request (a stalled upload) is disconnected
+BODY_DEADLINE_READS = 6  # a whole body must arrive within this many read timeouts
 MAX_HANDLERS = 32     # requests handled at once; the page sends one at a time, a burst waits in the backlog
 LISTEN_BACKLOG = 128  # connections the kernel queues while every handler is busy (socketserver's default: 5)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -39,6 +41,7 @@ class DrawServer(ThreadingHTTPServer):
 
     def __init__(self, address, app, read_timeout: float, max_handlers: int):
         self.app, self.read_timeout = app, read_timeout
+        self.body_deadline = BODY_DEADLINE_READS * read_timeout  # a body trickled in byte by byte is cut off too
         self.slots = threading.BoundedSemaphore(max_handlers)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -120,8 +123,8 @@ class DrawHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if length > 0 else HTTPStatus.BAD_REQUEST,
                         f"expected a PNG of 1 byte to {MAX_UPLOAD_BYTES} bytes, got {length}")
             return self._drain(length)
-        body = self.rfile.read(length)  # a client that stalls here is cut off after read_timeout
-        if len(body) < length:  # the client hung up mid-body
+        body = self._read(length)
+        if body is None:  # the client hung up, stalled or trickled: no answer, the connection is closed
             self.close_connection = True
             return
         self._answer(body)
@@ -157,15 +160,27 @@ class DrawHandler(BaseHTTPRequestHandler):
         return False
 
     def _drain(self, length: int) -> None:
-        """Read and drop a refused body, so a client that sends it whole reads the answer; a client
-        that stalls is dropped after read_timeout, one that sends more than MAX_DRAINED_BYTES cut off."""
+        """Read and drop a refused body, so a client that sends it whole reads the answer; one that
+        stalls or trickles is dropped as in :meth:`_read`, one that sends over MAX_DRAINED_BYTES cut off."""
         self.wfile.flush()
-        left = min(max(length, 0), MAX_DRAINED_BYTES)
+        self._read(min(max(length, 0), MAX_DRAINED_BYTES), keep=False)
+
+    def _read(self, length: int, keep: bool = True) -> bytes | None:
+        """The request's next ``length`` bytes (dropped unless ``keep``); None when the client hung up, sent
+        nothing for ``read_timeout`` or has not sent them all within the server's ``body_deadline``."""
+        deadline = time.monotonic() + self.server.body_deadline
+        parts, left = [], length
         try:
-            while left > 0 and (chunk := self.rfile.read(min(left, 1 << 20))):
+            while left > 0:
+                chunk = self.rfile.read1(min(left, 1 << 20))  # what has come, at most one wait of read_timeout
+                if not chunk or time.monotonic() > deadline:
+                    return None
                 left -= len(chunk)
+                if keep:
+                    parts.append(chunk)
         except (TimeoutError, ConnectionError):
-            pass
+            return None
+        return b"".join(parts)
 
     def _send(self, status, body: bytes, content_type: str, cache: bool = False):
         self.send_response(status)
