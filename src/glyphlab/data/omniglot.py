@@ -38,12 +38,13 @@ LETTERS = {"Latin": "abcdefghijklmnopqrstuvwxyz", "Greek": "αβγδεζηθικ
            "Korean": "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ",
            "Early_Aramaic": "".join(chr(c) for c in range(0x10900, 0x10916)),
            # Balinese: matched on the same sheets, shortlisted by a chamfer distance between the thinned drawings
-           # and Noto Sans/Serif Balinese. Sure by eye: ca ka ja la ma na pa ra ta da wa na-rambat ya nya ha sa;
+           # and Noto Sans/Serif Balinese. Sure by eye: ca ka ja la ma na pa ra ta wa na-rambat ya nya ha sa;
            # 05 and 14 are the vowel signs taling and tedung drawn alone, named by the musical symbols deng U+1B62
            # and dong U+1B61 (Unicode's stand-alone characters of those shapes; the signs themselves are marks);
            # less sure between look-alikes: 01 da murda (or da madu), 02 ba (or ga), 07 ga (or sa saga),
-           # 04 ba kembang, 06 ga gora, 16 ta tawa (or sa sapa)
-           "Balinese": "ᬟᬩᬘᬪ\u1b62ᬖᬕᬳᬚᬓᬮᬫᬦ\u1b61ᬧᬣᬭᬲᬢᬤᬯᬡᬬᬜ"}
+           # 06 ga gora, 16 ta tawa (or sa sapa); 04 da and 20 ba kembang were first the other way round: the
+           # first model read each as the other (11 and 13 of 20), and 20's drawings do start with ba kembang's curl
+           "Balinese": "ᬟᬩᬘᬤ\u1b62ᬖᬕᬳᬚᬓᬮᬫᬦ\u1b61ᬧᬣᬭᬲᬢᬪᬯᬡᬬᬜ"}
 
 
 def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", background: bool | None = None,
