@@ -138,7 +138,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     """
     removed = []
     try:
-        candidates = list(Path(folder).glob(f"*.npz*{TEMP_SUFFIX}"))
+        candidates = list(Path(folder).glob(f"*.npz*{TEMP_SUFFIX}"))  # cache files' only: cache_dir may be a shared folder
     except OSError:
         return removed
     for tmp in candidates:

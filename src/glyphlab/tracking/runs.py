@@ -50,7 +50,8 @@ def start_run(cfg: DictConfig):
     """An active MLflow run for one experiment, ended FINISHED, FAILED (error tagged) or KILLED.
 
     SIGTERM (and Ctrl-C, when Python's own handler is in force) raise :class:`~glyphlab.errors.Interrupted`
-    for the run's duration, so a killed job still ends its run as KILLED instead of leaving it RUNNING,
+    from the store's opening (a new store's creation takes seconds) to the run's end, so a killed job
+    still ends its run as KILLED instead of leaving it RUNNING,
     and the interrupt carries its signal and, once the run is ended, the run's id (experiment.main's line).
     """
     import mlflow
@@ -58,25 +59,15 @@ def start_run(cfg: DictConfig):
     from glyphlab.failures import explain, quiet_store_errors
 
     quiet_store_errors()
-    client, experiment_id = connect(cfg.tracking)
-    tags = {"model": cfg.model.name, "data": cfg.data.name, "augmentation": cfg.augmentation.name,
-            "seed": str(cfg.seed)}
-    if cfg.get("eval_data"):
-        tags["eval_data"] = cfg.eval_data.name
-    if commit := git_commit():
-        tags["mlflow.source.git.commit"] = commit
-    if parent := sweep_parent_id():
-        tags["mlflow.parentRunId"] = parent
-    tags.update(process_tags())
     uri = tracking_uri(cfg.tracking)
     batch_key = "model.batch_size" if "batch_size" in cfg.model else "model.estimator.batch_size"
-    try:
-        run = client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
-    except Exception as e:  # a write-protected or full store: one line (glyphlab.failures)
-        if (known := explain(e, uri)) is None:
-            raise
-        raise known from e
+    # From here on: also while the store is opened, a new one's creation taking seconds (no run yet).
     previous = _signals_as_interrupt()
+    try:
+        run = _new_run(cfg, uri)
+    except BaseException:
+        _put_back(previous)
+        raise
     try:
         if cfg.tracking.get("system_metrics"):  # psutil's samples; short runs need more than MLflow's one per 10 s
             os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", str(SYSTEM_METRICS_INTERVAL_S))
@@ -108,9 +99,35 @@ def start_run(cfg: DictConfig):
                     raise
                 raise type(known)(f"{known}; MLflow run {run.info.run_id} could not be ended FINISHED") from e
     finally:
-        for signum, handler in previous.items():
-            if handler is not None:  # None: a handler not set from Python, which cannot be put back
-                signal.signal(signum, handler)
+        _put_back(previous)
+
+
+def _new_run(cfg: DictConfig, uri: str):
+    """The experiment's new MLflow run (its tags set), in the store it is connected to first."""
+    from glyphlab.failures import explain
+
+    client, experiment_id = connect(cfg.tracking)
+    tags = {"model": cfg.model.name, "data": cfg.data.name, "augmentation": cfg.augmentation.name,
+            "seed": str(cfg.seed)}
+    if cfg.get("eval_data"):
+        tags["eval_data"] = cfg.eval_data.name
+    if commit := git_commit():
+        tags["mlflow.source.git.commit"] = commit
+    if parent := sweep_parent_id():
+        tags["mlflow.parentRunId"] = parent
+    tags.update(process_tags())
+    try:
+        return client.create_run(experiment_id, run_name=run_name(cfg), tags=tags)
+    except Exception as e:  # a write-protected or full store: one line (glyphlab.failures)
+        if (known := explain(e, uri)) is None:
+            raise
+        raise known from e
+
+
+def _put_back(previous: dict) -> None:
+    for signum, handler in previous.items():
+        if handler is not None:  # None: a handler not set from Python, which cannot be put back
+            signal.signal(signum, handler)
 
 
 def _end_failed(error: BaseException, known, run_id: str, uri: str, explain_end) -> None:
