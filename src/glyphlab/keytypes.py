@@ -41,6 +41,7 @@ def check_data_keys(node, key: str = "data") -> None:
     yaml_defaults = _yaml_defaults(str(node.get("name", "")), str(node._target_))
     takes_more = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     values = OmegaConf.to_container(node, resolve=True)
+    written = OmegaConf.to_container(node, resolve=False)  # `seed: ${seed}`: the key the user set is `seed`
     for name, value in values.items():
         if name.startswith("_") or name in NOT_PASSED:
             continue
@@ -55,7 +56,9 @@ def check_data_keys(node, key: str = "data") -> None:
             for sub, sub_value in value.items():
                 _check(f"{group}.{sub}", sub_value, _group_kinds(group).get(sub, set()))
             continue
-        _check(f"{key}.{name}", value, _kinds(parameter, hints.get(name), yaml_defaults.get(name)))
+        source = re.fullmatch(r"\$\{([\w.]+)\}", str(written.get(name)))
+        _check(source.group(1) if source else f"{key}.{name}", value,
+               _kinds(parameter, hints.get(name), yaml_defaults.get(name)))
 
 
 def _check(key: str, value, kinds: set[str]) -> None:
