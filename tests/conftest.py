@@ -9,6 +9,8 @@ import os
 
 import pytest
 
+from helpers import compose
+
 # Under pytest-xdist (`make test`: a worker per core) each worker and every run it starts computes on one
 # thread: two workers with a thread per core each would oversubscribe the cores, and OpenBLAS threads
 # spin-wait for a core that the other worker holds (an sklearn fit many times slower). Set before numpy
@@ -39,3 +41,21 @@ def store(tmp_path, monkeypatch, empty_store_file):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
     return uri
+
+
+@pytest.fixture(scope="module")
+def model_uri(tmp_path_factory):
+    """(tracking URI, runs:/ model URI) of a tiny real sklearn run, in a store of its own (one per module)."""
+    from mlflow.tracking import MlflowClient
+
+    from glyphlab.experiment import run
+
+    tmp = tmp_path_factory.mktemp("serving")
+    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))
+        run(compose(["model=sklearn_mlp", "model.max_epochs=3", "data.samples_per_class=12", "data.image_size=16"]))
+    client = MlflowClient(uri)
+    (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return uri, f"runs:/{found.info.run_id}/model"

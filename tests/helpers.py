@@ -180,6 +180,16 @@ def draw_folder(root, classes="ab", per_class=6, size=20):
     return root
 
 
+def glyph_png(path):
+    """A 20x20 PNG of one bright vertical bar at ``path``; returns the path."""
+    from PIL import Image
+
+    img = np.zeros((20, 20), np.uint8)
+    img[4:16, 9:11] = 255
+    Image.fromarray(img).save(path)
+    return path
+
+
 def fresh_runes(image_size=48, seed=123):
     """One new handwritten variant of every rune, at another size than the model's and seeded
     differently from its training data: uint8 [24, image_size, image_size], ink bright."""

@@ -13,13 +13,13 @@ import time
 import pytest
 from PIL import Image
 
-from test_reliability_serving import glyph_png, model_uri  # noqa: F401 - model_uri: the module's tiny sklearn run
+from helpers import glyph_png
 
 READ_TIMEOUT_S = 1.5  # the server's, short so a stalled client is dropped quickly
 
 
 @pytest.fixture(scope="module")
-def server(model_uri):  # noqa: F811
+def server(model_uri):
     from glyphlab.draw import make_server
     from glyphlab.predict import load_model
 
@@ -139,7 +139,7 @@ def test_an_image_claiming_too_many_pixels_is_refused(server, png):
     assert request(server, "POST", "/predict", png, {"Content-Type": "image/png"})[0] == 200  # and it goes on
 
 
-def test_predict_skips_a_file_that_is_no_image_and_reads_the_rest(model_uri, tmp_path, capsys):  # noqa: F811
+def test_predict_skips_a_file_that_is_no_image_and_reads_the_rest(model_uri, tmp_path, capsys):
     from glyphlab.predict import main
 
     good = glyph_png(tmp_path / "good.png")

@@ -7,32 +7,10 @@ import threading
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import compose
-
-SKLEARN_RUN = ["model=sklearn_mlp", "model.max_epochs=3", "data.samples_per_class=12", "data.image_size=16"]
-
-
-@pytest.fixture(scope="module")
-def model_uri(tmp_path_factory):
-    """(tracking URI, runs:/ model URI) of a tiny real sklearn run."""
-    from mlflow.tracking import MlflowClient
-
-    from glyphlab.experiment import run
-
-    tmp = tmp_path_factory.mktemp("serving")
-    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))
-        run(compose(SKLEARN_RUN))
-    client = MlflowClient(uri)
-    (found,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    return uri, f"runs:/{found.info.run_id}/model"
-
+from helpers import glyph_png
 
 def predict_line(args, capsys):
     from glyphlab.predict import main
@@ -40,13 +18,6 @@ def predict_line(args, capsys):
     code = main([str(a) for a in args])
     err = capsys.readouterr().err.strip().splitlines()
     return code, err[-1] if err else ""
-
-
-def glyph_png(path):
-    img = np.zeros((20, 20), np.uint8)
-    img[4:16, 9:11] = 255
-    Image.fromarray(img).save(path)
-    return path
 
 
 @pytest.mark.parametrize("pixels", [(9000, 9000), (15000, 15000)], ids=["over glyphlab's limit", "over Pillow's"])
