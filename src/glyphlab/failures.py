@@ -32,6 +32,8 @@ def explain(error: BaseException, uri: str, artifact_uri: str | None = None,
     ``uri``: the tracking URI; ``artifact_uri``: the run's artifact location (when a run exists);
     ``batch_key``: the config key of the batch size, named in the out-of-memory hint.
     """
+    if isinstance(error, GlyphlabError):  # already one line (a cache that cannot be written says so itself)
+        return out_of_memory(error, batch_key)
     return out_of_memory(error, batch_key) or store_failure(error, uri, artifact_uri)
 
 
