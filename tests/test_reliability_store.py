@@ -186,3 +186,23 @@ def test_ctrl_c_while_a_new_store_is_created_is_one_line_130_and_the_next_run_wo
     monkeypatch.delenv("GLYPHLAB_TEST_STORE_CREATION_PAUSE_S")
     main(compose([*RUN, f"tracking.uri=sqlite:///{db}"]))
     assert [r.info.status for r in all_runs(f"sqlite:///{db}")[1]] == ["FINISHED"]
+
+
+def test_readers_refuse_another_applications_file_as_well(tmp_path, capsys):
+    """compare and predict would otherwise give it MLflow's tables just as a run would."""
+    from glyphlab import compare, predict
+
+    db = tmp_path / "notes.db"
+    other_application(db)
+    before = digest(db)
+    from PIL import Image
+
+    Image.new("L", (16, 16), 255).save(tmp_path / "a.png")
+    for command in (compare.main, predict.main):
+        args = ["--tracking-uri", f"sqlite:///{db}"]
+        if command is predict.main:
+            args += ["--model", "models:/m-0123", str(tmp_path / "a.png")]
+        assert command(args) == 2
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(err) == 1 and "another application's SQLite database (2 table(s): notes, tags)" in err[0], err
+    assert digest(db) == before and leftovers(tmp_path, "notes.db") == []

@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.tracking import MlflowClient
 
     from glyphlab.tracking.liveness import mark_dead_runs
+    from glyphlab.errors import TrackingError
+    from glyphlab.tracking.sqlite_store import check as check_sqlite
     from glyphlab.tracking.store import sqlite_path, tracking_uri
 
     tags = {}
@@ -113,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if db is not None and not db.exists():
             raise CompareError(f"no MLflow store at {uri}; run an experiment first or pass --tracking-uri")
+        if db is not None:
+            try:  # not SQLite, or another application's database: MLflow would add its tables
+                check_sqlite(db, uri)
+            except TrackingError as e:
+                raise CompareError(str(e)) from None
         client = MlflowClient(uri)
         mark_dead_runs(client)  # a run whose process was killed unseen shows as KILLED, not RUNNING
         runs, chosen = find_runs(client, args.experiment, args.parent, tags)

@@ -52,6 +52,13 @@ def prepare(db: Path, uri: str) -> None:
     _create(db, uri)
 
 
+def check(db: Path, uri: str) -> None:
+    """For a reader (predict, draw, compare) of an existing file: :class:`TrackingError` (one line) when
+    it is not SQLite or is another application's database, which MLflow would give its tables."""
+    if db.is_file() and db.stat().st_size:
+        _state(db, uri)
+
+
 def _state(db: Path, uri: str) -> str:
     """'new', 'half' or 'ready'; raises for a file that is not an MLflow store."""
     try:

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from glyphlab import project_root
 from glyphlab.errors import TrackingError
 from glyphlab.tracking.liveness import mark_dead_runs
+from glyphlab.tracking.sqlite_store import check as check_sqlite
 from glyphlab.tracking.sqlite_store import prepare as prepare_sqlite
 
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -71,6 +72,8 @@ def existing_store(given=None) -> str:
     if db is not None and not db.is_file():
         raise TrackingError(f"no MLflow store at {uri} ({db} does not exist); pass --tracking-uri of the "
                             f"store the model was logged to, or set MLFLOW_TRACKING_URI")
+    if db is not None:  # not SQLite, or another application's database: MLflow would add its tables
+        check_sqlite(db, uri)
     return uri
 
 
