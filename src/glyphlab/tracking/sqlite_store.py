@@ -80,7 +80,7 @@ def _state(db: Path, uri: str) -> str:
                        if "alembic_version" in tables else [])
             mlflow_like = any(column in _columns(con, table) for table, column in MLFLOW_MARKS if table in tables)
     except sqlite3.Error as e:
-        raise TrackingError(f"cannot open the MLflow store {uri}: {db} is not a readable SQLite database "
+        raise TrackingError(f"cannot open the MLflow store {uri}: SQLite cannot read {db} "
                             f"({type(e).__name__}: {e})") from None
     tables -= {"sqlite_sequence", "sqlite_stat1", "sqlite_stat4"}
     if not tables:
