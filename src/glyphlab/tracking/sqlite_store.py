@@ -74,8 +74,8 @@ def _state(db: Path, uri: str) -> str:
     try:
         with contextlib.closing(sqlite3.connect(db, timeout=30)) as con:
             tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            count = {t: con.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0]
-                     for t in ("experiments", "runs") if t in tables}
+            holds = {t for t in ("experiments", "runs")  # any row at all (a count would scan every run)
+                     if t in tables and con.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone()}
             version = (con.execute("SELECT version_num FROM alembic_version").fetchall()
                        if "alembic_version" in tables else [])
             mlflow_like = any(column in _columns(con, table) for table, column in MLFLOW_MARKS if table in tables)
@@ -94,7 +94,7 @@ def _state(db: Path, uri: str) -> str:
     # MLflow adds its Default experiment once every migration has run: a store without any experiment
     # (and so without runs) that is not at the newest schema never finished its creation. Anything
     # else at an older version is MLflow's to migrate, or to refuse naming `mlflow db upgrade`.
-    if count.get("experiments") or count.get("runs") or (version and version[0][0] == _head_revision()):
+    if holds or (version and version[0][0] == _head_revision()):
         return "ready"
     return "half"
 
