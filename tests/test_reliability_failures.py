@@ -29,6 +29,7 @@ def failed_runs(uri, count=1):
     return runs
 
 
+@pytest.mark.slow
 def test_write_protected_store_file_is_one_line(store):
     db = store.removeprefix("sqlite:///")
     undo = write_protect(db)
@@ -102,8 +103,9 @@ def test_disk_full_under_the_database_is_one_line(store, capsys, monkeypatch):
     ("data=folder data.root=. +data.colour=red", "data.colour is not a key of data option folder"),
     ("handwriting.jitter=abc", "handwriting.jitter must be a number, got 'abc' (str)"),
     ("data=latin handwriting.pen_width=0.1", "handwriting.pen_width must be a list, got 0.1 (float)"),
+    ("data._target_=glyphlab.data.runes.nope", "data._target_ must name a data set builder"),
 ], ids=["float for int", "word for int", "list for int", "eval_data", "int for str", "folder", "unknown key",
-        "a group's key", "a group's list"])
+        "a group's key", "a group's list", "no builder"])
 def test_data_key_of_the_wrong_type_is_named(override, expected, store, capsys):
     base = ["model=sklearn_mlp", "model.max_epochs=2"] if "data=folder" in override else SKLEARN
     code, last = main_exit([*base, *override.split()], capsys)

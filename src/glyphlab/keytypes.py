@@ -31,8 +31,9 @@ def check_data_keys(node, key: str = "data") -> None:
     if node is None or not node.get("_target_"):
         return
     builder = _builder(str(node._target_))
-    if builder is None:  # instantiate names a target that does not exist
-        return
+    if not callable(builder):
+        raise ConfigError(f"{key}._target_ must name a data set builder (package.module.function), "
+                          f"got {node._target_!r}")
     try:
         signature = inspect.signature(builder)
     except (TypeError, ValueError):
