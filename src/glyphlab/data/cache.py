@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 DIGESTS = "digests"  # the member holding the arrays' digests
+FILE_KEY = "file"  # ... and the name the file was written under
 ARRAYS = ("images", "labels", "classes", "split", "meta")
 TEMP_SUFFIX = ".tmp"
 # Where the file system has no locks, a temp file whose writer cannot be told (another host's) is
@@ -54,7 +55,8 @@ def write(path: Path, arrays: dict[str, np.ndarray]) -> None:
     never stays.
     """
     remove_stale_temps(path.parent)
-    digests = np.array(json.dumps({name: digest(a) for name, a in arrays.items()}))
+    # The file's own name (its cache key) too: a cache file copied or renamed over another is not read as it.
+    digests = np.array(json.dumps({FILE_KEY: path.name, **{name: digest(a) for name, a in arrays.items()}}))
     for _ in range(5):
         try:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{_host()}.{os.getpid()}.",
@@ -96,12 +98,15 @@ def read(path: Path) -> dict[str, np.ndarray]:
     """The arrays of a cache file, each checked against the zip's CRC and its recorded digest.
 
     Raises :class:`CacheDamaged` (or the zip's or numpy's own error) for any file that is not
-    exactly what :func:`write` wrote.
+    exactly what :func:`write` wrote under this name. ``path`` may be an open binary file (no name
+    to check).
     """
     with zipfile.ZipFile(path) as z:
         digests = json.loads(str(_member(z, DIGESTS)))
-        if not isinstance(digests, dict) or sorted(digests) != sorted(ARRAYS):
+        if not isinstance(digests, dict) or sorted(digests) != sorted([FILE_KEY, *ARRAYS]):
             raise CacheDamaged(f"its digest record names {sorted(digests) if isinstance(digests, dict) else digests}")
+        if isinstance(path, (str, os.PathLike)) and digests[FILE_KEY] != Path(path).name:
+            raise CacheDamaged(f"it was written as {digests[FILE_KEY]}, another data set's cache file")
         arrays = {}
         for name in ARRAYS:
             arrays[name] = _member(z, name)
