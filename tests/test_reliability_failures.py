@@ -173,3 +173,17 @@ def test_out_of_memory_in_an_sklearn_fit_names_its_batch_size(store, capsys, mon
     assert code == 2 and "out of memory while training (Unable to allocate 74.5 GiB" in last, last
     assert "model.estimator.batch_size" in last
     failed_runs(store)
+
+
+def test_disk_full_as_the_run_starts_ends_it_failed(store, capsys, monkeypatch):
+    """The run is created, then the store fails to start it: it must not stay RUNNING."""
+    import mlflow
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mlflow, "start_run", full)
+    code, last = main_exit(SKLEARN, capsys)
+    assert code == 2 and last.startswith(f"glyphlab: error: MLflow store {store}: no space left on the device"), last
+    (run,) = failed_runs(store)
+    assert last.endswith(f"MLflow run {run.info.run_id} ended FAILED")

@@ -71,8 +71,12 @@ def start_run(cfg: DictConfig):
     try:
         if cfg.tracking.get("system_metrics"):  # psutil's samples; short runs need more than MLflow's one per 10 s
             os.environ.setdefault("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", str(SYSTEM_METRICS_INTERVAL_S))
-        active = mlflow.start_run(run_id=run.info.run_id,
-                                  log_system_metrics=cfg.tracking.get("system_metrics") or None)
+        try:
+            active = mlflow.start_run(run_id=run.info.run_id,
+                                      log_system_metrics=cfg.tracking.get("system_metrics") or None)
+        except Exception as e:  # not active: ended FAILED through the client instead
+            _terminate_failed(run.info.run_id, uri, e, explain(e, uri, run.info.artifact_uri))
+            raise
         try:
             container = OmegaConf.to_container(cfg, resolve=True)
             mlflow.log_params(flatten(container))
@@ -122,6 +126,19 @@ def _new_run(cfg: DictConfig, uri: str):
         if (known := explain(e, uri)) is None:
             raise
         raise known from e
+
+
+def _terminate_failed(run_id: str, uri: str, error: BaseException, known) -> None:
+    """End run ``run_id``, which never became active, FAILED; raises ``known`` (one line) when given."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(uri).set_terminated(run_id, "FAILED")
+        how = "ended FAILED"
+    except Exception:  # noqa: BLE001 - the store that failed to start it may fail this too
+        how = "could not be ended FAILED (it stays RUNNING until a glyphlab process on this host opens the store again)"
+    if known is not None:
+        raise type(known)(f"{known}; MLflow run {run_id} {how}") from error
 
 
 def _put_back(previous: dict) -> None:
