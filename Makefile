@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install install-test run test bench gpu-check clean
+.PHONY: install install-test run test test-fast bench gpu-check clean
 
 TEST_STAMP := $(VENV)/.installed-test-stamp
 
@@ -28,8 +28,15 @@ run: install
 
 # One pytest worker per core (pytest-xdist), each test file on one worker so a module's shared fixtures
 # (a trained model) are built once; tests/conftest.py gives each worker, and what it starts, one thread.
+PYTEST := $(PY) -m pytest -q -n auto --dist loadfile
+
+# test: what CI runs (.ci/run): every test, and the 15 slowest.
 test: install-test
-	$(PY) -m pytest -q -n auto --dist loadfile
+	$(PYTEST) --durations=15
+
+# test-fast: every test but those marked slow (processes, servers, the browser, longer training): under a minute.
+test-fast: install-test
+	$(PYTEST) -m "not slow"
 
 bench: install
 	$(PY) -m benchmarks

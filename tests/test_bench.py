@@ -26,6 +26,7 @@ def test_judge_says_met_or_by_how_much():
     assert common.judge("e2e_accuracy", 0.97)[1].startswith("**missed** by 1")
 
 
+@pytest.mark.slow
 def test_train_loader_flops_fastpaths_run_tiny():
     _ok(train.bench_train(models=("mlp",), n_images=64, epochs=2, repeats=1), "train")
     _ok(loader.bench_loader(models=("mlp",), n_images=64, epochs=2, repeats=1), "loader")
@@ -39,6 +40,7 @@ def test_train_loader_flops_fastpaths_run_tiny():
     _ok(fastpaths.bench_fastpaths(steps=1, repeats=1, with_compile=False), "fastpaths")
 
 
+@pytest.mark.slow
 def test_precision_section_runs_tiny_and_hands_its_rates_to_flops():
     rates = {}
     rows = precision.bench_precision(n_images=256, epochs=2, repeats=1, shared=rates)
@@ -70,6 +72,7 @@ def test_sklearn_threads_runs_tiny(store):
     assert len(rows) == 2 and all("1: " in r.detail and "2: " in r.detail for r in rows)
 
 
+@pytest.mark.slow
 def test_marked_run_stamps_phases_and_sklearn_imports_no_lightning(tmp_path):
     marks = startup.marked_run(["model=sklearn_mlp", "data.samples_per_class=24", "data.image_size=16",
                                 "model.max_epochs=1", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)

@@ -108,6 +108,7 @@ def answer(page) -> list[str]:
     return page.eval_on_selector_all("#predictions li", "items => items.map(li => li.dataset.class)")
 
 
+@pytest.mark.slow
 def test_draw_fehu_with_the_mouse_and_read_it(browser, page_url):
     page = browser.new_page(viewport={"width": 820, "height": 540})
     errors = []
@@ -137,6 +138,7 @@ def test_draw_fehu_with_the_mouse_and_read_it(browser, page_url):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_draw_with_a_finger(browser, page_url):
     context = browser.new_context(has_touch=True, viewport={"width": 420, "height": 800}, device_scale_factor=2)
     page = context.new_page()
@@ -157,6 +159,7 @@ def http(url, data=None, content_type="image/png"):
         return e.code, e.headers.get("Content-Type"), e.read()
 
 
+@pytest.mark.slow
 def test_draw_command_serves_page_and_predictions(rune_model):
     from glyphlab.data import runes
     from glyphlab.data.strokes import render_glyph
@@ -195,6 +198,7 @@ def test_draw_command_serves_page_and_predictions(rune_model):
         proc.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_draw_command_with_a_bad_model_says_so(rune_model):
     uri, _ = rune_model
     p = subprocess.run([sys.executable, "-m", "glyphlab.draw", "--model", "runs:/0123456789abcdef/model"],

@@ -96,6 +96,7 @@ def test_members_must_be_a_whole_number_of_nets(store):
             check_config(compose(["model=cnn", f"model.members={bad}"]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["cnn", "mlp"])
 def test_a_run_with_members_trains_logs_and_serves_the_mean_of_its_members(store, model):
     import json

@@ -34,6 +34,7 @@ def check_standard_run(client, run, model):
     assert counts.sum() == m["data/n_test"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model,overrides", [("sklearn_mlp", TINY_SKLEARN), ("cnn", TINY)])
 def test_single_run_logs_everything_and_the_same_seed_repeats_it(store, model, overrides):
     val_accuracy = run_in_process([f"model={model}", *overrides])
@@ -51,6 +52,7 @@ def test_single_run_logs_everything_and_the_same_seed_repeats_it(store, model, o
     assert cms[0] == cms[1]
 
 
+@pytest.mark.slow
 def test_cli_run_prints_summary_and_logs(store, tmp_path):
     p = cli("model=mlp", *TINY, f"hydra.run.dir={tmp_path / 'out'}")
     assert p.returncode == 0, p.stderr[-3000:]
@@ -62,6 +64,7 @@ def test_cli_run_prints_summary_and_logs(store, tmp_path):
     assert "Validating input example" not in p.stdout + p.stderr  # MLflow's note on every logged model: noise
 
 
+@pytest.mark.slow
 def test_eval_data_run_logs_eval_metrics_and_samples(store):
     # Trained on one synthetic rune set, tested a second time on another (other seed, other drawings).
     run_in_process(["model=sklearn_mlp", *TINY_SKLEARN, "eval_data=runes", "eval_data.seed=7",
@@ -88,6 +91,7 @@ def test_eval_samples_show_the_worst_read_classes_first(tmp_path):
     assert (tmp_path / "e.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_failing_run_ends_failed_with_error_and_one_line(store, tmp_path):
     p = cli("model=sklearn_mlp", *TINY_SKLEARN, "data.root=/nonexistent/drawings", f"hydra.run.dir={tmp_path}")
     assert p.returncode != 0

@@ -56,6 +56,7 @@ def venv(wheel, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_wheel_holds_every_module_and_config(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     modules = {p.relative_to(ROOT / "src").as_posix() for p in (ROOT / "src").rglob("*.py")}  # hydra_plugins too
@@ -67,6 +68,7 @@ def test_wheel_holds_every_module_and_config(wheel):
     assert "glyphlab = glyphlab.cli:entry" in entry_points
 
 
+@pytest.mark.slow
 def test_installed_command_runs_from_an_empty_folder(venv, tmp_path):
     work = tmp_path / "somewhere"
     work.mkdir()
@@ -100,6 +102,7 @@ def test_installed_command_runs_from_an_empty_folder(venv, tmp_path):
     assert (work / "experiments" / "glyphlab" / "report.md").exists() and "sklearn_mlp" in p.stdout
 
 
+@pytest.mark.slow
 def test_help_is_glyphlabs_own():
     p = cli("--help")
     assert p.returncode == 0, p.stderr[-2000:]

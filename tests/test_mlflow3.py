@@ -16,6 +16,7 @@ KIND = "mlflow.experimentKind"
 TINY_EVAL = ["eval_data=runes", "eval_data.samples_per_class=6", "eval_data.image_size=16"]
 
 
+@pytest.mark.slow
 def test_a_run_logs_its_data_sets_system_metrics_and_an_mlflow3_model(store, tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -55,6 +56,7 @@ def test_a_run_logs_its_data_sets_system_metrics_and_an_mlflow3_model(store, tmp
     assert predict.main(["--model", uri, str(image), "--json"]) == 0
 
 
+@pytest.mark.slow
 def test_experiments_are_marked_model_training_unless_marked_otherwise(store):
     from mlflow.tracking import MlflowClient
 

@@ -233,6 +233,7 @@ class ZeroTheNetInTheLastEpoch(pl.Callback):
                     p.zero_()
 
 
+@pytest.mark.slow
 def test_the_logged_and_served_model_is_the_best_val_epoch_not_the_last(store):
     import mlflow
     import pandas as pd

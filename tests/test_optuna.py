@@ -33,6 +33,7 @@ def test_sweep_syntax_becomes_optuna_distributions():
     assert fixed == ["model=mlp", "model.net.hidden=96", "~model.scheduler"]
 
 
+@pytest.mark.slow
 def test_pruned_trial_stops_early_and_the_study_resumes(store, tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     common = ["-m", "hparams_search=optuna", *TINY_TRIAL, "hydra.sweeper.n_trials=1",

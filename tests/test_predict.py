@@ -46,6 +46,7 @@ def write_pngs(tmp_path, images, dark_on_light=True):
     return paths
 
 
+@pytest.mark.slow
 def test_pyfunc_reads_raw_images_of_any_size_and_polarity(store_of):
     import mlflow
 
@@ -66,6 +67,7 @@ def test_pyfunc_reads_raw_images_of_any_size_and_polarity(store_of):
     assert (read == truth).mean() >= 0.8, list(zip(truth, read))
 
 
+@pytest.mark.slow
 def test_pyfunc_answers_the_serving_json(store_of):
     """`mlflow models serve`'s /invocations handler, fed the JSON a client sends: base64 images."""
     import mlflow
@@ -85,6 +87,7 @@ def test_pyfunc_answers_the_serving_json(store_of):
     assert sum(rows[0].values()) == pytest.approx(1.0, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_model_loads_from_its_own_folder_with_its_own_code(store_of, tmp_path):
     """The model folder alone is enough: copied elsewhere, loaded in a new process from another
     directory, it runs the glyphlab code bundled inside it (no config, no checkout)."""
@@ -111,6 +114,7 @@ def test_model_loads_from_its_own_folder_with_its_own_code(store_of, tmp_path):
     assert answer == "ᚠ"
 
 
+@pytest.mark.slow
 def test_cli_prints_top_k(store_of, tmp_path, capsys):
     from glyphlab.predict import main
 
@@ -124,6 +128,7 @@ def test_cli_prints_top_k(store_of, tmp_path, capsys):
     assert out[5].split()[0] == "ᚺ"
 
 
+@pytest.mark.slow
 def test_cli_json_for_machines(store_of, tmp_path):
     """The real `python -m glyphlab.predict` process, with a local model folder as the URI."""
     import mlflow
@@ -145,6 +150,7 @@ def test_cli_json_for_machines(store_of, tmp_path):
     assert np.mean([a == b for a, b in zip(read, RUNES)]) >= 0.8, read
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["missing", "not_image", "folder", "bad_run", "bad_path", "bad_top_k"])
 def test_cli_bad_input_is_one_line(store_of, tmp_path, capsys, case):
     from glyphlab.predict import main
@@ -199,6 +205,7 @@ def test_not_a_glyphlab_model_is_refused(tmp_path, capsys):
     assert err.startswith("glyphlab: error: model ") and "is not a glyphlab image model" in err
 
 
+@pytest.mark.slow
 def test_position_wise_model_reads_a_number(tmp_path, monkeypatch, capsys):
     """A digit_sequence model: a wide image is squeezed (as its training strips were), each
     position gets its top-k, and the reading joins the best classes without blanks."""

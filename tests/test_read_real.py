@@ -37,6 +37,7 @@ TINY_READ_REAL = ["data.samples_per_class=10", "data.image_size=16", "trainer.ma
                   "tracking.log_model=false", "trainer.enable_progress_bar=false"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", [["data=runes", "eval_data=runes", "eval_data.seed=5", "eval_data.samples_per_class=3"],
                                   ["data=kana", "data.charset=katakana"], ["data=latin", "data.charset=lower"],
                                   ["data=greek"], ["data=digits_synth"]],

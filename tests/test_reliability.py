@@ -133,12 +133,14 @@ def test_bad_input_gets_one_line_and_exit_2(case, store, tmp_path, capsys):
     assert all(r.info.status == "FAILED" and r.data.tags.get("error") for r in runs)
 
 
+@pytest.mark.slow
 def test_unknown_option_is_hydras_message(store):
     p = cli("model=resnet")
     assert p.returncode != 0 and "resnet" in p.stderr
     assert "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 def test_bad_files_are_skipped_and_counted_by_default(store, tmp_path, caplog):
     from glyphlab.experiment import run
 
@@ -152,6 +154,7 @@ def test_bad_files_are_skipped_and_counted_by_default(store, tmp_path, caplog):
     assert "broken.png" in caplog.text
 
 
+@pytest.mark.slow
 def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["model=cnn", *TINY, "trainer.max_epochs=500", f"hydra.run.dir={out}"]
@@ -200,6 +203,7 @@ def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store,
     assert len(client.get_metric_history(runs[0].info.run_id, "train/loss")) == 2  # both epochs of TINY
 
 
+@pytest.mark.slow
 def test_failing_job_does_not_stop_the_sweep(store, tmp_path):
     p = cli("-m", "model=sklearn_mlp", *TINY_SKLEARN, "data.samples_per_class=24,1",
             f"hydra.sweep.dir={tmp_path / 'sweep'}")
@@ -213,6 +217,7 @@ def test_failing_job_does_not_stop_the_sweep(store, tmp_path):
     assert p.returncode == 1  # the sweep went on, but a script sees it is incomplete
 
 
+@pytest.mark.slow
 def test_eight_parallel_jobs_on_the_sqlite_store(store, tmp_path):
     p = cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=8", "model=sklearn_mlp", *TINY_SKLEARN,
             "model.max_epochs=2", "seed=0,1,2,3,4,5,6,7", f"hydra.sweep.dir={tmp_path / 'sweep'}")

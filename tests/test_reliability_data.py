@@ -10,6 +10,7 @@ from helpers import all_runs, cli, compose, draw_folder, main_exit
 SKLEARN = ["model=sklearn_mlp", "model.max_epochs=2", "data=folder", "data.image_size=16"]
 
 
+@pytest.mark.slow
 def test_links_back_into_the_tree_are_skipped_and_links_out_are_followed(store, tmp_path, caplog):
     from glyphlab.experiment import run
 
@@ -49,6 +50,7 @@ def non_utf8_folder(tmp_path):
     return root
 
 
+@pytest.mark.slow
 def test_non_utf8_names_are_shown_escaped_and_break_nothing(store, tmp_path):
     root = non_utf8_folder(tmp_path)
     p = cli(*SKLEARN, f"data.root={root}", "tracking.log_model=false", f"hydra.run.dir={tmp_path / 'out'}")
@@ -81,6 +83,7 @@ def test_eval_data_classes_are_checked_before_training(store, tmp_path, capsys):
     assert not any(key.startswith(("val/", "train/", "time/")) for key in runs[0].data.metrics)  # nothing trained
 
 
+@pytest.mark.slow
 def test_a_cache_file_that_cannot_be_read_nor_replaced_is_one_line(store, tmp_path, capsys):
     from glyphlab.experiment import run
 

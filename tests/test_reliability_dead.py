@@ -6,10 +6,14 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT, all_runs, wait_for
 
 from glyphlab import compare
 from glyphlab.tracking import HOST_TAG, PID_START_TAG, PID_TAG, mark_dead_runs, process_tags
+
+pytestmark = pytest.mark.slow  # processes killed mid-run and mid-sweep
 
 
 def test_a_sigkilled_run_is_marked_killed_by_the_next_glyphlab_process(store, tmp_path):

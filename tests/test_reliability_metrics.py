@@ -33,6 +33,7 @@ def draw(root, classes, per_class):
     return root
 
 
+@pytest.mark.slow
 def test_macro_f1_of_eval_data_with_two_of_five_classes_is_over_those_two(store, tmp_path, caplog):
     from glyphlab.experiment import run
 

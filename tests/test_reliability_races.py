@@ -5,7 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from helpers import ROOT, TINY_SKLEARN_SWEEP, all_runs, cli
+
+pytestmark = pytest.mark.slow  # sweeps started together in processes of their own
+
 
 def test_two_sweeps_started_together_on_a_fresh_store_keep_their_own_parents(tmp_path):
     # A store that does not exist yet (no migrated template copy) and Hydra's default sweep folder:

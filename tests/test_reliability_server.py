@@ -14,6 +14,9 @@ from helpers import ROOT, TINY, free_port, healthy, wait_for
 
 from glyphlab.tracking import mark_dead_runs
 
+pytestmark = pytest.mark.slow  # an MLflow server killed or frozen during a run
+
+
 # MLflow's retries made small so the test is short; glyphlab's own defaults give up within about a minute.
 FEW_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
                "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}

@@ -34,6 +34,7 @@ def compose_command(argv: list[str]):
     return compose([first_value(a) for a in argv[2:] if a != "-m"], hydra=True)
 
 
+@pytest.mark.slow
 def test_submitit_local_sweep_is_one_parent_with_its_children(store, tmp_path):
     p = cli("-m", "hydra/launcher=submitit_local", "model=sklearn_mlp", "seed=0,1", *TINY_ANY,
             f"hydra.sweep.dir={tmp_path / 'sweep'}")
@@ -76,6 +77,7 @@ def test_slurm_config_of_the_readme_composes_and_makes_an_sbatch_script(tmp_path
 
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_is_one_run_per_job_with_one_folder_inside_a_sweep(store, tmp_path):
     """`trainer=ddp` on 2 CPU processes (gloo) in a sweep beside a 1-process job: rank 1 trains
     only, so each job is one MLflow run and one folder, and nothing re-launches the sweep."""
@@ -154,6 +156,7 @@ def ray_cluster(store):
         ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_sweep_on_a_local_cluster_is_one_parent_with_its_children(store, tmp_path, ray_cluster):
     p = cli("-m", "hydra/launcher=ray", f"hydra.launcher.ray.init.address={ray_cluster}", "model=sklearn_mlp",
             "seed=0,1,2,3", *TINY_ANY, f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path / 'sweep'}",

@@ -132,6 +132,7 @@ def test_a_file_that_is_not_a_font_is_one_line(tmp_path):
     assert "found nothing at" in _one_line(e)
 
 
+@pytest.mark.slow
 def test_a_run_stops_with_the_builders_line(font, store, tmp_path):
     p = cli("data=script", "data.charset='ㄱㅎ'", f"data.fonts=['{font}']", "model=sklearn_mlp", cwd=tmp_path)
     assert p.returncode != 0

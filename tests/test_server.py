@@ -23,6 +23,9 @@ import pytest
 
 from helpers import TINY_SKLEARN_SWEEP, cli, free_port, healthy, wait_for
 
+pytestmark = pytest.mark.slow  # MLflow tracking servers (SQLite, PostgreSQL) and sweeps against them
+
+
 @contextlib.contextmanager
 def mlflow_server(backend_uri: str, tmp: Path):
     """A running ``mlflow server`` on a free 127.0.0.1 port; yields its URL; stopped at the end."""

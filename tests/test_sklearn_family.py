@@ -75,6 +75,7 @@ def ctrl_c_after_an_epoch(store, *args) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_the_command_line_is_one_line_exit_130_and_the_run_killed(store, tmp_path):
     # sklearn's MLP catches the interrupt inside its pass: glyphlab raises it again.
     code, _, err = ctrl_c_after_an_epoch(store, f"hydra.run.dir={tmp_path / 'out'}")
@@ -87,6 +88,7 @@ def test_ctrl_c_on_the_command_line_is_one_line_exit_130_and_the_run_killed(stor
     assert err.strip().splitlines() == said  # nothing else on stderr: no sklearn warning, no traceback
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_sweep_stops_it_and_ends_job_and_parent_killed_without_a_traceback(store, tmp_path):
     # `python run.py -m ...` (Hydra's basic launcher: the jobs run in this process one after the other), Ctrl-C
     # in the first job: the job says which run ended KILLED, the sweep which job it stopped in, the parent run
@@ -105,6 +107,7 @@ def test_ctrl_c_in_a_sweep_stops_it_and_ends_job_and_parent_killed_without_a_tra
     assert "seed=0 → interrupted" in out, out[-2000:]
 
 
+@pytest.mark.slow
 def test_threads_caps_every_blas_and_openmp_pool_even_those_loaded_later():
     # A fresh process: here every pool is loaded already. scikit-learn loads scipy's own OpenBLAS and its
     # OpenMP after limit_threads ran in a run; uncapped they start a thread per core, which on a busy
@@ -122,6 +125,7 @@ def test_threads_caps_every_blas_and_openmp_pool_even_those_loaded_later():
     assert len(pools) >= 2 and set(pools.values()) == {1}, pools  # numpy's BLAS, scipy's BLAS, OpenMP
 
 
+@pytest.mark.slow
 def test_threads_null_gives_the_sklearn_family_one_blas_thread_and_the_next_job_its_cores_back():
     # A fresh process whose BLAS pools start at one thread per core (the xdist workers' OPENBLAS_NUM_THREADS=1
     # and the like removed), as `python run.py model=sklearn_mlp` starts.

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from helpers import TINY_ANY, check_report, cli, job_lines, parent_of
 
 
+@pytest.mark.slow
 def test_basic_launcher_shows_each_job_as_it_ends_then_the_table(store, tmp_path):
     # seed=-1 is refused before the job's run starts: a failed job among the lines
     p = cli("-m", "model=sklearn_mlp", "seed=0,-1", *TINY_ANY, f"hydra.sweep.dir={tmp_path / 'sweep'}")

@@ -21,6 +21,7 @@ def by_job(children):
     return {(r.data.tags["model"], r.data.tags["seed"]): r for r in children}
 
 
+@pytest.mark.slow
 def test_basic_launcher_groups_four_children(store, tmp_path):
     sweep(tmp_path, "model=sklearn_mlp,cnn", "seed=0,1")
     client, parent, children = parent_and_children(store)
@@ -39,6 +40,7 @@ def test_basic_launcher_groups_four_children(store, tmp_path):
             a.data.metrics["test/accuracy"] != b.data.metrics["test/accuracy"]
 
 
+@pytest.mark.slow
 def test_optuna_trials_are_children_and_best_params_on_parent(store, tmp_path):
     sweep(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=2", "model=sklearn_mlp")
     client, parent, children = parent_and_children(store)
