@@ -35,6 +35,7 @@ def small(spec: dict) -> dict:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group,name", [("data", n) for n in options("data")] +
                          [("eval_data", n) for n in options("eval_data")])
 def test_data_option_builds_or_binds(group, name, tmp_path):

@@ -47,6 +47,7 @@ def test_the_cpu_probe_reads_torchs_capabilities(monkeypatch):
         assert torch_adapter.cpu_has_native_bf16() is expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("native, expected", [(True, "bf16-mixed"), (False, "32-true")])
 def test_a_run_trains_in_the_chosen_precision_and_records_it(store, monkeypatch, native, expected):
     from glyphlab.experiment import run

@@ -292,6 +292,7 @@ def grey_paper_runes(root, per_class: int = 2):
     return paths
 
 
+@pytest.mark.slow
 def test_the_served_model_predict_and_the_runs_eval_read_grey_paper_alike(tmp_path, monkeypatch, capsys):
     """A run trained with data.normalize=box and tested on a folder of grey-paper photos (eval_data):
     its logged pyfunc and `glyphlab predict` on the same files give the run's own eval predictions,

@@ -15,6 +15,9 @@ from PIL import Image
 
 from helpers import glyph_png
 
+pytestmark = pytest.mark.slow  # a real draw server under load, on a model trained for the module
+
+
 READ_TIMEOUT_S = 1.5  # the server's, short so a stalled client is dropped quickly
 
 

@@ -67,6 +67,7 @@ def test_disk_full_under_the_artifacts_is_one_line(store, capsys, monkeypatch):
     failed_runs(store)
 
 
+@pytest.mark.slow
 def test_disk_full_under_the_database_is_one_line(store, capsys, monkeypatch):
     """SQLite's own 'database or disk is full', as on a full disk: the file may not grow past its size at
     the start of the run (PRAGMA max_page_count on every connection MLflow opens)."""
@@ -126,6 +127,7 @@ def test_monitor_of_a_metric_that_does_not_exist_is_one_line(override, key, stor
     failed_runs(store)
 
 
+@pytest.mark.slow
 def test_plateau_monitor_that_exists_is_used(store, capsys):
     from glyphlab.experiment import main
     from helpers import compose

@@ -12,6 +12,9 @@ from PIL import Image
 
 from helpers import glyph_png
 
+pytestmark = pytest.mark.slow  # a tiny model trained for the module, predict and the draw server
+
+
 def predict_line(args, capsys):
     from glyphlab.predict import main
 

@@ -23,6 +23,7 @@ def leftovers(folder, name="mlflow.db"):
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(name) and p.name not in (name, name + ".lock"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["during_creation", "as_the_store_appears"])
 def test_sigterm_while_a_new_store_is_created_is_one_line_143_and_the_next_run_works(tmp_path, when):
     """``during_creation``: held half-way by the test hook; ``as_the_store_appears``: the moment the
@@ -93,6 +94,7 @@ def half_created(db, template) -> str:
     return creating.revision
 
 
+@pytest.mark.slow
 def test_a_store_left_half_created_is_rebuilt(tmp_path, monkeypatch, caplog, empty_store_file):
     db = tmp_path / "elsewhere" / "mlflow.db"
     half_created(db, empty_store_file)
@@ -147,6 +149,7 @@ def test_a_file_that_is_not_an_mlflow_store_is_refused_in_one_line_and_left_unto
         con.close()
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_a_new_store_is_created_is_one_line_130_and_the_next_run_works(tmp_path, monkeypatch, capsys):
     """In this process (as `python run.py` runs it): Ctrl-C once the store's creation has begun."""
     from glyphlab.experiment import main

@@ -154,6 +154,7 @@ def test_latin_and_digits():
     assert "".join(digits.classes) == "0123456789"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,n_classes", [("runes", 24), ("kana", 169), ("latin", 52), ("digits_synth", 10),
                                             ("greek", 24)])
 def test_data_yaml_keys_match_the_builder(name, n_classes):
