@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install install-test run test test-fast bench gpu-check clean
+.PHONY: install install-test run test test-fast lint bench gpu-check clean
 
 TEST_STAMP := $(VENV)/.installed-test-stamp
 
@@ -30,13 +30,17 @@ run: install
 # (a trained model) are built once; tests/conftest.py gives each worker, and what it starts, one thread.
 PYTEST := $(PY) -m pytest -q -n auto --dist loadfile
 
-# test: what CI runs (.ci/run): every test, and the 15 slowest.
-test: install-test
+# test: what CI runs (.ci/run): the lint, then every test, and the 15 slowest.
+test: lint
 	$(PYTEST) --durations=15
 
 # test-fast: every test but those marked slow (processes, servers, the browser, longer training): under a minute.
 test-fast: install-test
 	$(PYTEST) -m "not slow"
+
+# lint: ruff's checks ([tool.ruff] in pyproject.toml). No `ruff format --check` yet: the tree is not formatted.
+lint: install-test
+	$(PY) -m ruff check .
 
 bench: install
 	$(PY) -m benchmarks

@@ -6,7 +6,6 @@ import platform
 import subprocess
 import time
 from datetime import datetime
-from statistics import median
 from pathlib import Path
 from typing import NamedTuple
 

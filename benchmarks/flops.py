@@ -10,7 +10,6 @@ from benchmarks.common import Row, build_net, compose, glyph_tensors, judge, med
 def training_flops_per_image(cfg, batch_size: int = 128) -> float:
     """Forward + backward FLOPs of one training image (torch's FlopCounterMode: matmuls and
     convolutions; BatchNorm, ReLU, pooling and the optimizer are memory-bound and not counted)."""
-    import torch
     from torch.nn import functional as F
     from torch.utils.flop_counter import FlopCounterMode
 

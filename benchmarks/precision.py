@@ -77,6 +77,7 @@ def inference_rates(n_images: int = 4096, repeats: int = 3, batch_size: int = 51
     images = glyph_tensors(n_images)[0].numpy()
     out = {k: [] for k in ("f32", "bf16", "f32_cpu", "bf16_cpu", "f32_one_ms", "bf16_one_ms")}
     predict_proba(images[:batch_size], True), predict_proba(images[:batch_size], False)  # warm-up
+    reference = None  # float32's probabilities, which bf16's are compared with
     for _ in range(repeats):
         for kind, bf in (("f32", False), ("bf16", True)):
             started, cpu = time.perf_counter(), time.process_time()

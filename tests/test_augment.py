@@ -95,13 +95,13 @@ def test_rotate_copies_match_the_angles_with_counter_clockwise_positive():
     images = glyphs(1)
     out, _ = augment.inflate(images, np.zeros(1, np.int64), option("rotate"), seed=0)
     original = Image.fromarray(images[0])
-    for copy, angle in zip(out[1:], [-20, -10, 10, 20]):
+    for rotated, angle in zip(out[1:], [-20, -10, 10, 20]):
         # Pillow's rotate(angle) is counter-clockwise for positive angles, about the centre
         same = np.asarray(original.rotate(angle, resample=Image.BILINEAR), np.float32)
         mirror = np.asarray(original.rotate(-angle, resample=Image.BILINEAR), np.float32)
-        err = np.abs(copy.astype(np.float32) - same).mean()
+        err = np.abs(rotated.astype(np.float32) - same).mean()
         assert err < 5, f"{angle}: mean abs difference {err:.1f} from Pillow's rotation"
-        assert err < 0.5 * np.abs(copy.astype(np.float32) - mirror).mean()
+        assert err < 0.5 * np.abs(rotated.astype(np.float32) - mirror).mean()
 
 
 def test_rotate_moves_a_marker_pixel_the_right_way():
@@ -109,8 +109,8 @@ def test_rotate_moves_a_marker_pixel_the_right_way():
     images = np.zeros((1, size, size), np.uint8)
     images[0, centre - 1:centre + 2, centre + 11:centre + 14] = 255  # a dot right of the centre
     out, _ = augment.inflate(images, np.zeros(1, np.int64), option("rotate"), seed=0)
-    for copy, angle in zip(out[1:], [-20, -10, 10, 20]):
-        row, col = np.unravel_index(copy.argmax(), copy.shape)
+    for rotated, angle in zip(out[1:], [-20, -10, 10, 20]):
+        row, col = np.unravel_index(rotated.argmax(), rotated.shape)
         # counter-clockwise (positive) on screen moves a point right of the centre upwards
         expected_row = centre - 12 * np.sin(np.radians(angle))
         assert abs(row - expected_row) <= 1.5, (angle, row, expected_row)

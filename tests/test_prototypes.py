@@ -131,7 +131,8 @@ def test_handwriting_fonts_give_one_prototype_each():
     from glyphlab.data import fontstrokes
 
     files = fontstrokes.font_files()
-    assert len(files) == len(fontstrokes.PACKAGES)  # dependencies of glyphlab: Caveat, Indie Flower, Kalam Light, Shadows Into Light
+    # dependencies of glyphlab: Caveat, Indie Flower, Kalam Light, Shadows Into Light
+    assert len(files) == len(fontstrokes.PACKAGES)
     protos = fontstrokes.glyphs("a", kanjivg.UPPER + kanjivg.LOWER)
     assert len(protos) == len(files)
     for strokes in protos:

@@ -253,7 +253,8 @@ def test_ckpt_path_that_cannot_be_resumed_is_one_line(tmp_path):
     with pytest.raises(ConfigError, match="ckpt_path must be a Lightning checkpoint file, got .*garbage.ckpt \\("):
         check_resume(tmp_path / "garbage.ckpt", 5)
     torch.save({"epoch": 3, "state_dict": {}}, tmp_path / "e3.ckpt")
-    with pytest.raises(ConfigError, match="saved in epoch 4; trainer.max_epochs must be larger than 3 to train on from it, got 3"):
+    with pytest.raises(ConfigError,
+                       match="saved in epoch 4; trainer.max_epochs must be larger than 3 to train on from it, got 3"):
         check_resume(tmp_path / "e3.ckpt", 3)
     check_resume(tmp_path / "e3.ckpt", 4)       # one epoch left: fine
     check_resume(tmp_path / "e3.ckpt", -1)      # no limit: fine

@@ -8,8 +8,12 @@ import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pandas is imported where a table is built
+    import pandas as pd
 
 GROUP_TAGS = ["data", "model", "augmentation"]
 # (MLflow metric, column title, digits); the first is the one groups and best runs are ranked by.

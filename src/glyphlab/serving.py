@@ -131,7 +131,8 @@ def decode(data, image_size: int, where: str = "image", squeeze: bool = False) -
     except DataError as e:  # the kind is kept: a server answers ImageTooLargeError 413, the others 400
         raise type(e)(f"{where}: {e}") from None
     except Exception as e:  # Pillow raises many kinds on bytes that are not an image
-        raise DataError(f"{where}: cannot read it as an image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{where}: cannot read it as an image ({why})") from None
     return image
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 POLL_S = 0.5  # how often the sweep process looks for jobs that finished in other processes
 
