@@ -185,3 +185,27 @@ def test_a_trickled_upload_is_cut_off_after_the_body_deadline(server):
             except OSError:  # reset: closed too
                 closed = True
     assert closed and time.monotonic() - started < deadline + 5
+
+
+def test_predict_skips_an_image_the_models_reader_refuses_and_reads_the_rest(model_uri, tmp_path, capsys,
+                                                                            monkeypatch):
+    """A file that looks whole but that the model's own reader refuses: that one is skipped, not the batch."""
+    from glyphlab import serving
+    from glyphlab.errors import DataError
+    from glyphlab.predict import main
+
+    good, odd = glyph_png(tmp_path / "good.png"), tmp_path / "odd.png"
+    Image.new("L", (30, 20), 200).save(odd)
+    decode = serving.decode
+
+    def picky(data, *args, **kwargs):
+        if bytes(data) == odd.read_bytes():
+            raise DataError(f"{kwargs.get('where', 'image')}: cannot read it as an image (picky)")
+        return decode(data, *args, **kwargs)
+
+    monkeypatch.setattr(serving, "decode", picky)
+    code = main([str(good), str(odd), "--model", model_uri[1], "--tracking-uri", model_uri[0]])
+    out, err = capsys.readouterr()
+    assert code == 2 and out.splitlines()[0] == str(good), out
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"glyphlab: error: {odd}: ") and "picky" in line and line.endswith("(skipped)"), line

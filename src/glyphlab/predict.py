@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if read:
             model, classes = load_model(args.model, args.tracking_uri)
-            results = dict(zip(read, predict(model, list(read.values()), args.top_k)))
+            results = _predict_each(model, read, skipped, args.top_k, len(args.images) > 1)
     except GlyphlabError as e:
         print(f"glyphlab: error: {e}", file=sys.stderr)
         return 2
@@ -66,6 +66,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  position {position}")
             print_top(top, indent="    ")
     return status
+
+
+def _predict_each(model, read: dict, skipped: dict, top_k: int, several: bool) -> dict:
+    """``{path: result}`` of the images in ``read`` (one batch); when the model refuses one, each on its
+    own, the refused ones moved to ``skipped`` with their line on stderr."""
+    from glyphlab.errors import GlyphlabError
+
+    try:
+        return dict(zip(read, predict(model, list(read.values()), top_k)))
+    except GlyphlabError:
+        if not several:
+            raise
+    results = {}
+    for path in list(read):
+        try:
+            results[path] = predict(model, [read[path]], top_k)[0]
+        except GlyphlabError as e:
+            skipped[path] = f"{path}: {e}"
+            del read[path]
+            print(f"glyphlab: error: {skipped[path]} (skipped)", file=sys.stderr)
+    return results
 
 
 def print_top(top: list[dict], indent: str = "  ") -> None:
