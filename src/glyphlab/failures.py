@@ -106,7 +106,8 @@ def _local_path(uri: str | None) -> Path | None:
 
 def _inside(path, folders) -> bool:
     path = Path(path).absolute()
-    return any(folder is not None and (path == Path(folder) or Path(folder) in path.parents) for folder in folders)
+    folders = [Path(folder).absolute() for folder in folders if folder is not None]
+    return any(path == folder or folder in path.parents for folder in folders)
 
 
 def _raised_by_mlflow(error: BaseException) -> bool:
