@@ -121,7 +121,12 @@ def tick_labels(classes: list[str]):
 
     path = font_for("".join(classes))
     if path is not None:
-        return list(classes), FontProperties(fname=path)
+        # the font by family name with matplotlib's default after it: a caption's "(", digits or "%" that
+        # a script font lacks come from the fallback instead of a missing-glyph warning
+        from matplotlib import font_manager
+
+        font_manager.fontManager.addfont(path)
+        return list(classes), FontProperties(family=[FontProperties(fname=path).get_name(), "DejaVu Sans"])
     return [readable_name(c) for c in classes], None
 
 
