@@ -7,6 +7,7 @@ import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
+from statistics import median  # noqa: F401 - the sections import it from here with the helpers
 from typing import NamedTuple
 
 from glyphlab import usable_cores
