@@ -39,8 +39,9 @@ def test_every_handwriting_option_reaches_every_synthetic_builder(option):
 
 
 def test_read_real_writes_naturally_and_a_key_changes_the_cache():
-    assert builder(["data=greek", "+experiment=read_real"])["stroke_rotation"] > 0
-    assert builder(["data=greek"])["stroke_rotation"] == 0
+    natural, neat = builder(["data=greek", "+experiment=read_real"]), builder(["data=greek"])
+    assert natural["join"] > 0 and natural["low_res_p"] > 0 and natural["supersample"] == 3
+    assert neat["join"] == 0 and neat["low_res_p"] == 0
     a = compose(["data=latin"]).data
     b = compose(["data=latin", "handwriting.jitter=0.05"]).data
     key = lambda c: data.cache_key(OmegaConf.to_container(c, resolve=True))  # noqa: E731
