@@ -12,7 +12,7 @@ from glyphlab.data import DataError
 from glyphlab.data.handwriting import SPARSE_POINTS, sparse_trace
 from glyphlab.data.strokes import STYLE_KEYS, render_glyph, synthesize
 
-SYNTHETIC = ("runes", "kana", "latin", "greek", "digits_synth")
+SYNTHETIC = ("runes", "kana", "latin", "greek", "digits_synth", "script")
 CORNER = [np.array([[0.2, 0.2], [0.8, 0.2]]), np.array([[0.8, 0.2], [0.8, 0.8]])]
 
 
