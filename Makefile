@@ -34,7 +34,7 @@ PYTEST := $(PY) -m pytest -q -n auto --dist loadfile
 test: lint
 	$(PYTEST) --durations=15
 
-# test-fast: every test but those marked slow (processes, servers, the browser, longer training): under a minute.
+# test-fast: every test but those marked slow (processes, servers, the browser, longer training).
 test-fast: install-test
 	$(PYTEST) -m "not slow"
 
