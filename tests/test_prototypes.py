@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from glyphlab.data import DataError, allographs, hershey, kanjivg, omniglot
+from glyphlab.data import fontstrokes
 from glyphlab.data.prototypes import prototypes
 
 PLAIN = dict(jitter=0, wobble=0, rotation=0, slant=0, scale=[1, 1], shift=0, pen_width=[0.06, 0.06])
@@ -17,7 +18,8 @@ def test_greek_set_is_alpha_to_omega_with_prototype_counts():
     assert "".join(glyphs.classes) == "αβγδεζηθικλμνξοπρστυφχψω" == hershey.GREEK
     assert glyphs.images.shape == (96, 24, 24) and glyphs.images.reshape(96, -1).max(1).min() >= 200
     counts = glyphs.meta["prototypes"]
-    assert counts["θ"] == 2 + 3 and counts["α"] == 1 + 3  # Hershey's open ϑ, the table's closed θ, 3 print fonts
+    n_print = len(fontstrokes.font_files("print"))  # Comfortaa, Noto Sans upright and italic, IPAexGothic
+    assert counts["θ"] == 2 + n_print and counts["α"] == 1 + n_print  # Hershey's open ϑ, the table's closed θ
     assert glyphs.meta["source"] == "hershey+allographs+print_fonts"
     # without variation every letter is its own picture
     clean = hershey.build_greek(image_size=24, samples_per_class=1, seed=0, sources=["hershey"], **PLAIN)
@@ -131,13 +133,17 @@ def test_handwriting_fonts_give_one_prototype_each():
     from glyphlab.data import fontstrokes
 
     files = fontstrokes.font_files()
-    # dependencies of glyphlab: Caveat, Indie Flower, Kalam Light, Shadows Into Light
-    assert len(files) == len(fontstrokes.PACKAGES)
+    # dependencies of glyphlab: Caveat, Indie Flower, Kalam Light, Shadows Into Light; Klee One where installed
+    system = [f for f in files if not any(p.replace("-", "_") in f for p in fontstrokes.PACKAGES)]
+    assert len(files) == len(fontstrokes.PACKAGES) + len(system)
+    assert all(f.endswith(fontstrokes.SYSTEM_FONTS["handwriting"]) for f in system)
     protos = fontstrokes.glyphs("a", kanjivg.UPPER + kanjivg.LOWER)
     assert len(protos) == len(files)
     for strokes in protos:
         pts = np.concatenate(strokes)
         assert 0 <= pts.min() and pts.max() <= 1 and 1 <= len(strokes) <= 4
-    assert fontstrokes.glyphs("ア", "ア") == []
+    assert fontstrokes.glyphs("ᚠ", "ᚠ") == []  # no handwriting font has runes
     greek = prototypes("θ", hershey.GREEK, ["print_fonts"])
-    assert len(greek) == len(fontstrokes.font_files("print")) == 3  # Comfortaa, Noto Sans, Noto Sans Italic
+    assert len(greek) == len(fontstrokes.font_files("print")) == 4  # Comfortaa, Noto Sans upright/italic, IPAexGothic
+    kana = prototypes("ア", "アイ", ["print_fonts"])
+    assert len(kana) == 1  # IPAexGothic: the one print font with kana
