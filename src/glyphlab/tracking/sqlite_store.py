@@ -36,6 +36,18 @@ PAUSE_ENV = "GLYPHLAB_TEST_STORE_CREATION_PAUSE_S"
 MLFLOW_MARKS = (("experiments", "artifact_location"), ("runs", "run_uuid"))
 
 
+def in_use_here(uri: str) -> bool:
+    """Whether this process already holds MLflow's engine (pooled SQLite connections) for ``uri``. Then the
+    file must not be opened and closed behind SQLite's back: closing any descriptor of a file drops every
+    POSIX lock the process holds on it, the pool's included, and another process's writes can then corrupt
+    it ("database disk image is malformed"). A store this process uses was checked when first opened."""
+    try:
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    except Exception:  # noqa: BLE001 - MLflow's internals moved: assume nothing is open
+        return False
+    return uri in getattr(SqlAlchemyStore, "_engine_map", {})
+
+
 def prepare(db: Path, uri: str) -> None:
     """Make ``db`` a whole MLflow store, or refuse it with :class:`TrackingError` (one line).
 
@@ -43,6 +55,8 @@ def prepare(db: Path, uri: str) -> None:
     tables and migrations, no experiment yet): rebuilt. Not SQLite, or another application's
     database: refused, the file untouched.
     """
+    if in_use_here(uri):
+        return
     _remove_stale_creations(db)
     state = _state(db, uri)
     if state == "ready":
@@ -55,7 +69,7 @@ def prepare(db: Path, uri: str) -> None:
 def check(db: Path, uri: str) -> None:
     """For a reader (predict, draw, compare) of an existing file: :class:`TrackingError` (one line) when
     it is not SQLite or is another application's database, which MLflow would give its tables."""
-    if db.is_file() and db.stat().st_size:
+    if db.is_file() and db.stat().st_size and not in_use_here(uri):
         _state(db, uri)
 
 

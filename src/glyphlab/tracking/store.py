@@ -14,6 +14,7 @@ from glyphlab import project_root
 from glyphlab.errors import TrackingError
 from glyphlab.tracking.liveness import mark_dead_runs
 from glyphlab.tracking.sqlite_store import check as check_sqlite
+from glyphlab.tracking.sqlite_store import in_use_here
 from glyphlab.tracking.sqlite_store import prepare as prepare_sqlite
 
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -101,7 +102,7 @@ def connect(cfg_tracking):
         except OSError as e:
             raise TrackingError(f"MLflow store {uri} is not writable: {e.strerror} ({db.parent})") from None
         try:  # the file itself: write-protected in a writable folder, SQLite would fail at the first write
-            if db.exists():
+            if db.exists() and not in_use_here(uri):  # (never behind the back of this process's own pool)
                 os.close(os.open(db, os.O_RDWR))
         except OSError as e:
             raise TrackingError(f"MLflow store {uri} is not writable: {db} ({e.strerror}); make it writable, "
