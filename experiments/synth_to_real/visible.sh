@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The read_real recipe on the four visible sets (Omniglot Latin, Greek and katakana; scikit-learn's digits).
 #   experiments/synth_to_real/visible.sh NAME [override ...]
-# env: SEEDS (default "0 1 2"), SETS (default "latin greek katakana digits"), STORE (default /tmp/synth_to_real),
-#      OMNIGLOT (default ../shared/data/omniglot), PY (default .venv/bin/python).
+# env: OMNIGLOT (required: the folder holding Omniglot's zips), SEEDS (default "0 1 2"),
+#      SETS (default "latin greek katakana digits"), STORE (default /tmp/synth_to_real), PY (default .venv/bin/python).
 # One line per run is appended to $STORE/results.tsv: name, set, seed, eval/accuracy, test/accuracy, fit seconds;
 # each run's whole output is in $STORE/logs/. Runs are one at a time, at the default thread count.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 NAME=$1; shift
 SEEDS=${SEEDS:-"0 1 2"}; SETS=${SETS:-"latin greek katakana digits"}
-STORE=${STORE:-/tmp/synth_to_real}; OMNIGLOT=${OMNIGLOT:-../shared/data/omniglot}; PY=${PY:-.venv/bin/python}
+STORE=${STORE:-/tmp/synth_to_real}; PY=${PY:-.venv/bin/python}
+OMNIGLOT=${OMNIGLOT:?set OMNIGLOT to the folder holding Omniglot's zips (images_background_small1.zip ...)}
 mkdir -p "$STORE/logs"
 KATAKANA=アイウエオカキクコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヰヱヲン
 for seed in $SEEDS; do
