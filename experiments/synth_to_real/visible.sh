@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 NAME=$1; shift
 SEEDS=${SEEDS:-"0 1 2"}; SETS=${SETS:-"latin greek katakana digits"}
 STORE=${STORE:-/tmp/synth_to_real}; PY=${PY:-.venv/bin/python}
-OMNIGLOT=${OMNIGLOT:?set OMNIGLOT to the folder holding Omniglot's zips (images_background_small1.zip ...)}
+OMNIGLOT=${OMNIGLOT:?set OMNIGLOT to the folder holding the Omniglot zips}
 mkdir -p "$STORE/logs"
 KATAKANA=アイウエオカキクコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヰヱヲン
 for seed in $SEEDS; do
