@@ -104,3 +104,31 @@ def refused(key: str, node, error: BaseException) -> ConfigError:
     target = str(items.pop("_target_", "")).rsplit(".", 1)[-1]
     settings = " ".join(f"{k}={v}" for k, v in items.items() if not str(k).startswith("_"))
     return ConfigError(f"{key} ({' '.join(filter(None, [target, settings]))}) was refused: {reason}")
+
+
+def keep_interrupts_that_land_in_finalizers() -> None:
+    """An :class:`Interrupted` raised by a signal handler while Python runs a ``__del__`` or a weakref
+    callback is printed as "Exception ignored in …" and lost: the run would go on after SIGTERM. Such a
+    one is sent again a moment later (from a thread: sent from inside the hook, the handler would raise
+    in the hook, and be lost again), so the handler raises it once more in the code that was running."""
+    import signal
+    import sys
+    import threading
+    import time
+
+    hook = sys.unraisablehook
+    if getattr(hook, "keeps_interrupts", False):
+        return
+
+    def send_again(signum: int) -> None:  # to the main thread: a blocking call there is interrupted too
+        time.sleep(0.01)
+        signal.pthread_kill(threading.main_thread().ident, signum)
+
+    def unraisable(info):
+        if isinstance(info.exc_value, Interrupted):
+            threading.Thread(target=send_again, args=(info.exc_value.signum,), daemon=True).start()
+        else:
+            hook(info)
+
+    unraisable.keeps_interrupts = True
+    sys.unraisablehook = unraisable

@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import project_root
-from glyphlab.errors import Interrupted, TrackingError
+from glyphlab.errors import Interrupted, TrackingError, keep_interrupts_that_land_in_finalizers
 from glyphlab.tracking.liveness import process_tags
 from glyphlab.tracking.store import connect, is_server, quick_requests, store_unreachable, tracking_uri
 from glyphlab.tracking.sweep import sweep_parent_id
@@ -249,6 +249,8 @@ def _signals_as_interrupt() -> dict:
 
     if threading.current_thread() is not threading.main_thread():
         return {}
+
+    keep_interrupts_that_land_in_finalizers()
 
     def handler(signum, frame):
         raise Interrupted(signum)

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from glyphlab.errors import Interrupted, TrackingError
+from glyphlab.errors import Interrupted, TrackingError, keep_interrupts_that_land_in_finalizers
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,8 @@ def _sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+
+    keep_interrupts_that_land_in_finalizers()
 
     def handler(signum, frame):
         raise Interrupted(signum)
