@@ -199,3 +199,15 @@ def fresh_runes(image_size=48, seed=123):
     rng = np.random.default_rng(seed)
     return np.concatenate([render_glyph(runes.glyph(r), 1, image_size, rng, rotation=3.0, slant=0.05,
                                         jitter=0.01, wobble=0.02) for r in RUNES])
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG that claims width x height 8-bit gray pixels: a decompression bomb's header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) \
+        + chunk(b"IEND", b"")

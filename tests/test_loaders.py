@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import io
 import logging
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
+from helpers import png_header
 from glyphlab.data import DataError, load
 from glyphlab.data import digits, folder, omniglot
 
@@ -31,15 +30,6 @@ def save(path: Path, image: Image.Image, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, **kwargs)
     return path
-
-
-def png_header(width: int, height: int) -> bytes:
-    """A tiny PNG that claims width x height 8-bit gray pixels (a decompression bomb's header)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) \
-        + chunk(b"IEND", b"")
 
 
 def similar(a: np.ndarray, b: np.ndarray) -> float:

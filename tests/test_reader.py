@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 from scipy.ndimage import binary_dilation
 
+from helpers import png_header
 from glyphlab.data import DataError, normalize_box
 from glyphlab.data.reader import load_image
 
@@ -204,18 +205,6 @@ def test_a_folder_of_grey_photos_reads_like_a_folder_of_clean_scans(tmp_path):
 
 
 # ---------------------------------------------------------------------- oversize images (issue 26 item 6)
-
-def png_header(width: int, height: int) -> bytes:
-    """A tiny PNG that claims width x height gray pixels: a decompression bomb's header."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) \
-        + chunk(b"IEND", b"")
-
 
 @pytest.mark.parametrize("size", [(7000, 7000), (4097, 4096), (100_000, 100_000)])
 def test_an_image_over_the_pixel_limit_is_refused_from_its_header(size):
