@@ -77,7 +77,7 @@ def test_low_res_modes_can_be_mixed():
 
 
 def test_small_kana_stay_small_when_glyphs_are_fitted_to_the_box():
-    from glyphlab.data.kanjivg import build_kana
+    from glyphlab.data.alphabets import build_kana
 
     glyphs = build_kana(charset="ぁあ", samples_per_class=12, image_size=32, fit=0.75, rotation=0, slant=0,
                         scale=[1, 1], aspect=0)

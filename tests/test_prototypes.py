@@ -6,28 +6,28 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glyphlab.data import DataError, allographs, hershey, kanjivg, omniglot
-from glyphlab.data import fontstrokes
+from glyphlab.data import DataError, alphabets, omniglot
+from glyphlab.data.sources import allographs, fonts, hershey, kanjivg
 from glyphlab.data.prototypes import prototypes
 
 PLAIN = dict(jitter=0, wobble=0, rotation=0, slant=0, scale=[1, 1], shift=0, pen_width=[0.06, 0.06])
 
 
 def test_greek_set_is_alpha_to_omega_with_prototype_counts():
-    glyphs = hershey.build_greek(image_size=24, samples_per_class=4, seed=0)
+    glyphs = alphabets.build_greek(image_size=24, samples_per_class=4, seed=0)
     assert "".join(glyphs.classes) == "αβγδεζηθικλμνξοπρστυφχψω" == hershey.GREEK
     assert glyphs.images.shape == (96, 24, 24) and glyphs.images.reshape(96, -1).max(1).min() >= 200
     counts = glyphs.meta["prototypes"]
-    n_print = len(fontstrokes.font_files("print"))  # Comfortaa, Noto Sans upright and italic, IPAexGothic
+    n_print = len(fonts.font_files("print"))  # Comfortaa, Noto Sans upright and italic, IPAexGothic
     assert counts["θ"] == 2 + n_print and counts["α"] == 1 + n_print  # Hershey's open ϑ, the table's closed θ
     assert glyphs.meta["source"] == "hershey+allographs+print_fonts"
     # without variation every letter is its own picture
-    clean = hershey.build_greek(image_size=24, samples_per_class=1, seed=0, sources=["hershey"], **PLAIN)
+    clean = alphabets.build_greek(image_size=24, samples_per_class=1, seed=0, sources=["hershey"], **PLAIN)
     assert len({img.tobytes() for img in clean.images}) == 24
 
 
 def test_hershey_glyphs_are_placed_in_the_unit_box_by_family():
-    o, big_o = hershey.glyphs("o", kanjivg.UPPER + kanjivg.LOWER), hershey.glyphs("O", kanjivg.UPPER + kanjivg.LOWER)
+    o, big_o = hershey.glyphs("o", alphabets.UPPER + alphabets.LOWER), hershey.glyphs("O", alphabets.UPPER + alphabets.LOWER)
     assert len(o) == 2  # roman and script; rowmans and cursive repeat them and are dropped
     for drawing in o + big_o:
         pts = np.concatenate(drawing)
@@ -40,18 +40,18 @@ def test_hershey_glyphs_are_placed_in_the_unit_box_by_family():
 
 
 def test_sources_select_the_prototypes_and_every_prototype_is_drawn():
-    digits = kanjivg.build_digits(image_size=24, samples_per_class=40, seed=0,
+    digits = alphabets.build_digits(image_size=24, samples_per_class=40, seed=0,
                                   sources=["kanjivg", "hershey", "allographs"], **PLAIN)
     counts = digits.meta["prototypes"]
     assert counts["7"] == 1 + 2 + len(allographs.TABLE["7"]) and counts["0"] == 3
     sevens = digits.images[digits.labels == 7]
     assert len({img.tobytes() for img in sevens}) == counts["7"]  # no variation: one picture per prototype
-    only = kanjivg.build_digits(image_size=24, samples_per_class=3, seed=0)
+    only = alphabets.build_digits(image_size=24, samples_per_class=3, seed=0)
     assert set(only.meta["prototypes"].values()) == {1} and only.meta["source"] == "kanjivg"
     with pytest.raises(DataError, match="expected sources among"):
-        kanjivg.build_latin(samples_per_class=2, sources=["crayons"])
+        alphabets.build_latin(samples_per_class=2, sources=["crayons"])
     with pytest.raises(DataError, match="found none for: ア"):
-        kanjivg.build_kana(samples_per_class=2, charset="ア", sources=["hershey"])
+        alphabets.build_kana(samples_per_class=2, charset="ア", sources=["hershey"])
 
 
 def test_varied_allographs_give_each_image_its_own_proportions_within_the_range():
@@ -64,13 +64,13 @@ def test_varied_allographs_give_each_image_its_own_proportions_within_the_range(
     reach = {c: [(allographs.X_TOP - allographs.VARIED[c][1](rng)[0][0][1]) / allographs.X_HEIGHT for _ in range(200)]
              for c in "nh"}  # how far the stem (first stroke) starts above the arch
     assert max(reach["n"]) <= allographs.OVERSHOOT < 0.4 <= min(reach["h"])  # an n never reaches as high as an h
-    lower = kanjivg.build_latin(image_size=24, samples_per_class=60, seed=0, charset="anx",
+    lower = alphabets.build_latin(image_size=24, samples_per_class=60, seed=0, charset="anx",
                                 sources=["allographs", "hershey_roman"], **PLAIN)
     assert lower.meta["prototypes"] == {"a": 2 + count, "n": 1 + allographs.VARIED["n"][0], "x": 1}
     # without any handwriting variation the fixed prototypes repeat; the varied ones make an image each
     a_images = {img.tobytes() for img in lower.images[lower.labels == 0]}
     assert len(a_images) > 2 + 0.5 * 60 * count / (2 + count)
-    again = kanjivg.build_latin(image_size=24, samples_per_class=60, seed=0, charset="anx",
+    again = alphabets.build_latin(image_size=24, samples_per_class=60, seed=0, charset="anx",
                                 sources=["allographs", "hershey_roman"], **PLAIN)
     assert np.array_equal(lower.images, again.images)  # the same seed, the same set
 
@@ -111,39 +111,35 @@ def _ink(lines, size=64, width=5):
 
 
 def test_thinning_and_tracing_turn_thick_lines_into_strokes():
-    from glyphlab.data import fontstrokes
-
     plus = _ink([[(10, 32), (54, 32)], [(32, 10), (32, 54)]])
-    skeleton = fontstrokes.thin(plus)
+    skeleton = fonts.thin(plus)
     assert skeleton.sum() < plus.sum() / 3 and skeleton[32, 32]          # one pixel wide, through the centre
-    strokes = fontstrokes.trace(skeleton)
+    strokes = fonts.trace(skeleton)
     assert len(strokes) == 2                                              # the bar and the stem, joined through the crossing
     for s in strokes:
         assert np.ptp(s, 0).max() > 35 and np.ptp(s, 0).min() < 3
     ring = np.zeros((64, 64), bool)
     yy, xx = np.mgrid[:64, :64]
     ring[(np.hypot(yy - 32, xx - 32) > 14) & (np.hypot(yy - 32, xx - 32) < 19)] = True
-    loop = fontstrokes.trace(fontstrokes.thin(ring))
+    loop = fonts.trace(fonts.thin(ring))
     assert len(loop) == 1 and np.linalg.norm(loop[0][0] - loop[0][-1]) < 3  # a closed loop is one stroke
-    dot_and_bar = fontstrokes.trace(fontstrokes.thin(_ink([[(20, 40), (44, 40)], [(32, 16), (33, 16)]], width=4)))
+    dot_and_bar = fonts.trace(fonts.thin(_ink([[(20, 40), (44, 40)], [(32, 16), (33, 16)]], width=4)))
     assert len(dot_and_bar) == 2                                          # an i's dot is kept, however short
 
 
 def test_handwriting_fonts_give_one_prototype_each():
-    from glyphlab.data import fontstrokes
-
-    files = fontstrokes.font_files()
+    files = fonts.font_files()
     # dependencies of glyphlab: Caveat, Indie Flower, Kalam Light, Shadows Into Light; Klee One where installed
-    system = [f for f in files if not any(p.replace("-", "_") in f for p in fontstrokes.PACKAGES)]
-    assert len(files) == len(fontstrokes.PACKAGES) + len(system)
-    assert all(f.endswith(fontstrokes.SYSTEM_FONTS["handwriting"]) for f in system)
-    protos = fontstrokes.glyphs("a", kanjivg.UPPER + kanjivg.LOWER)
+    system = [f for f in files if not any(p.replace("-", "_") in f for p in fonts.PACKAGES)]
+    assert len(files) == len(fonts.PACKAGES) + len(system)
+    assert all(f.endswith(fonts.SYSTEM_FONTS["handwriting"]) for f in system)
+    protos = fonts.glyphs("a", alphabets.UPPER + alphabets.LOWER)
     assert len(protos) == len(files)
     for strokes in protos:
         pts = np.concatenate(strokes)
         assert 0 <= pts.min() and pts.max() <= 1 and 1 <= len(strokes) <= 4
-    assert fontstrokes.glyphs("ᚠ", "ᚠ") == []  # no handwriting font has runes
+    assert fonts.glyphs("ᚠ", "ᚠ") == []  # no handwriting font has runes
     greek = prototypes("θ", hershey.GREEK, ["print_fonts"])
-    assert len(greek) == len(fontstrokes.font_files("print")) == 4  # Comfortaa, Noto Sans upright/italic, IPAexGothic
+    assert len(greek) == len(fonts.font_files("print")) == 4  # Comfortaa, Noto Sans upright/italic, IPAexGothic
     kana = prototypes("ア", "アイ", ["print_fonts"])
     assert len(kana) == 1  # IPAexGothic: the one print font with kana

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from glyphlab.data import DataError, GlyphSet, load
-from glyphlab.data import kanjivg, runes
+from glyphlab.data import alphabets, runes
 from glyphlab.data.strokes import render_glyph, synthesize
+from glyphlab.data.sources import kanjivg
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PLAIN_STYLE = dict(jitter=0, wobble=0, rotation=0, slant=0, scale=[1, 1], shift=0, pen_width=[0.08, 0.08])
@@ -89,38 +90,38 @@ def test_runes_root_reads_the_folder_in_rune_order(monkeypatch, tmp_path):
 
 
 def test_kana_charsets():
-    assert len(kanjivg.HIRAGANA) == 83 and len(kanjivg.KATAKANA) == 86
-    named = {"all": kanjivg.HIRAGANA + kanjivg.KATAKANA, "hiragana": kanjivg.HIRAGANA,
-             "katakana": kanjivg.KATAKANA}
-    assert kanjivg.resolve_charset("hiragana", named) == kanjivg.HIRAGANA
-    assert set(kanjivg.HIRAGANA + kanjivg.KATAKANA) <= set(kanjivg.available_characters())
-    glyphs = kanjivg.build_kana(image_size=32, samples_per_class=3, seed=0, charset="katakana")
+    assert len(alphabets.HIRAGANA) == 83 and len(alphabets.KATAKANA) == 86
+    named = {"all": alphabets.HIRAGANA + alphabets.KATAKANA, "hiragana": alphabets.HIRAGANA,
+             "katakana": alphabets.KATAKANA}
+    assert alphabets.resolve_charset("hiragana", named) == alphabets.HIRAGANA
+    assert set(alphabets.HIRAGANA + alphabets.KATAKANA) <= set(kanjivg.available_characters())
+    glyphs = alphabets.build_kana(image_size=32, samples_per_class=3, seed=0, charset="katakana")
     check_set(glyphs, 86, 3, 32)
-    assert glyphs.classes == list(kanjivg.KATAKANA)
-    hira = kanjivg.build_kana(image_size=32, samples_per_class=3, seed=0, charset="hiragana")
-    assert hira.classes == list(kanjivg.HIRAGANA)
+    assert glyphs.classes == list(alphabets.KATAKANA)
+    hira = alphabets.build_kana(image_size=32, samples_per_class=3, seed=0, charset="hiragana")
+    assert hira.classes == list(alphabets.HIRAGANA)
 
 
 def test_explicit_charset_keeps_order_and_is_independent_of_other_classes():
-    some = kanjivg.build_kana(image_size=32, samples_per_class=4, seed=3, charset="ンア イ")
+    some = alphabets.build_kana(image_size=32, samples_per_class=4, seed=3, charset="ンア イ")
     assert some.classes == ["ン", "ア", "イ"]
     check_set(some, 3, 4, 32)
-    alone = kanjivg.build_kana(image_size=32, samples_per_class=4, seed=3, charset="イ")
+    alone = alphabets.build_kana(image_size=32, samples_per_class=4, seed=3, charset="イ")
     assert np.array_equal(alone.images, some.images[some.labels == 2])
 
 
 def test_unknown_or_repeated_characters_are_named():
     with pytest.raises(DataError, match="☃"):
-        kanjivg.build_kana(samples_per_class=2, charset="ア☃")
+        alphabets.build_kana(samples_per_class=2, charset="ア☃")
     with pytest.raises(DataError, match="ア"):
-        kanjivg.build_kana(samples_per_class=2, charset="アイア")
+        alphabets.build_kana(samples_per_class=2, charset="アイア")
     with pytest.raises(DataError, match="renderer"):
-        kanjivg.build_kana(samples_per_class=2, renderer="crayon")
+        alphabets.build_kana(samples_per_class=2, renderer="crayon")
 
 
 def test_small_kana_stay_smaller_than_their_full_size_twins():
     pairs = "ぁあっつャヤゃやョヨ"
-    glyphs = kanjivg.build_kana(image_size=48, samples_per_class=20, seed=0, charset=pairs)
+    glyphs = alphabets.build_kana(image_size=48, samples_per_class=20, seed=0, charset=pairs)
     area = np.array([ink_box_area(glyphs.images[glyphs.labels == k]).mean() for k in range(len(pairs))])
     small, full = area[0::2], area[1::2]
     assert (small < 0.75 * full).all(), dict(zip(pairs, area.round()))
@@ -135,21 +136,21 @@ def test_kana_fonts_renderer_is_delegated(monkeypatch):
         return "from fonts"
 
     monkeypatch.setitem(sys.modules, "glyphlab.data.fonts", types.SimpleNamespace(render_fonts=render_fonts))
-    out = kanjivg.build_kana(image_size=40, samples_per_class=5, seed=7, charset="アイ",
+    out = alphabets.build_kana(image_size=40, samples_per_class=5, seed=7, charset="アイ",
                              renderer="fonts", font_files=["x.ttf"])
     assert out == "from fonts"
     assert calls == dict(chars="アイ", image_size=40, samples_per_class=5, seed=7, font_files=["x.ttf"])
 
 
 def test_latin_and_digits():
-    upper = kanjivg.build_latin(image_size=32, samples_per_class=3, seed=0, charset="upper")
+    upper = alphabets.build_latin(image_size=32, samples_per_class=3, seed=0, charset="upper")
     check_set(upper, 26, 3, 32)
     assert "".join(upper.classes) == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    assert "".join(kanjivg.build_latin(samples_per_class=1, charset="lower").classes) == kanjivg.LOWER
-    both = kanjivg.build_latin(image_size=32, samples_per_class=10, seed=0, charset="oO")
+    assert "".join(alphabets.build_latin(samples_per_class=1, charset="lower").classes) == alphabets.LOWER
+    both = alphabets.build_latin(image_size=32, samples_per_class=10, seed=0, charset="oO")
     assert both.classes == ["o", "O"]
     assert ink_box_area(both.images[:10]).mean() < 0.7 * ink_box_area(both.images[10:]).mean()
-    digits = kanjivg.build_digits(image_size=28, samples_per_class=3, seed=0)
+    digits = alphabets.build_digits(image_size=28, samples_per_class=3, seed=0)
     check_set(digits, 10, 3, 28)
     assert "".join(digits.classes) == "0123456789"
 

@@ -29,7 +29,7 @@ CACHE_VERSION = 4  # bump when the cache file's layout changes (the builders' co
 # Installed packages whose data or drawing goes into a built set: a new version may draw other images.
 SOURCE_PACKAGES = ("numpy", "Pillow", "kanjivg", "Hershey-Fonts", "matplotlib-fontja", "fonttools")
 # OFL fonts used where the system installs them (Debian: apt install fonts-klee): Klee One, a Japanese
-# pen/pencil hand with kana, the one handwriting face for Japanese to be had offline (glyphlab.data.fontstrokes).
+# pen/pencil hand with kana, the one handwriting face for Japanese to be had offline (glyphlab.data.sources.fonts).
 SYSTEM_FONTS = {"handwriting": ("klee/KleeOne-Regular.ttf",), "print": ()}
 SYSTEM_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype", "/usr/local/share/fonts")
 
@@ -92,8 +92,9 @@ def code_fingerprint() -> str:
     from importlib import metadata
 
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    here = Path(__file__).parent
+    for path in sorted(here.rglob("*.py")):  # the builders and the stroke sources under sources/
+        digest.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes())
     names = list(SOURCE_PACKAGES) + sorted({d.metadata["Name"] for d in metadata.distributions()
                                             if (d.metadata["Name"] or "").lower().startswith("fontpkg-")})
     for name in names:

@@ -2,14 +2,14 @@
 
 A synthetic set's ``sources`` key names where its prototypes come from:
 
-- ``kanjivg``    KanjiVG's strokes (:mod:`glyphlab.data.kanjivg_strokes`), with its variant SVGs where
+- ``kanjivg``    KanjiVG's strokes (:mod:`glyphlab.data.sources.kanjivg`), with its variant SVGs where
                  they exist (kanji only: KanjiVG has none for kana, Latin or digits);
-- ``hershey``    the single-stroke Hershey fonts (:mod:`glyphlab.data.hershey_strokes`): roman and
+- ``hershey``    the single-stroke Hershey fonts (:mod:`glyphlab.data.sources.hershey`): roman and
                  script Latin letters and digits, Greek; ``hershey_roman`` / ``hershey_script``
                  only the upright roman or only the joined-up script letters and digits;
-- ``allographs`` the project's own table of common allographs (:mod:`glyphlab.data.allographs`);
+- ``allographs`` the project's own table of common allographs (:mod:`glyphlab.data.sources.allographs`);
 - ``fonts``      OFL handwriting fonts from PyPI, thinned to centre-line strokes
-                 (:mod:`glyphlab.data.fontstrokes`); ``print_fonts`` the same for two print
+                 (:mod:`glyphlab.data.sources.fonts`); ``print_fonts`` the same for two print
                  families (Comfortaa, Noto Sans upright and italic; Latin, Greek, digits).
 
 Every image draws one of its class's prototypes at random (see
@@ -39,21 +39,21 @@ def prototypes(char: str, family: str, sources) -> list[list[np.ndarray]]:
     out = []
     for source in check_sources(sources):
         if source == "kanjivg":
-            from glyphlab.data import kanjivg_strokes
+            from glyphlab.data.sources import kanjivg
 
-            if char in kanjivg_strokes.svg_files():
-                out += kanjivg_strokes.glyphs(char, family)
+            if char in kanjivg.svg_files():
+                out += kanjivg.glyphs(char, family)
         elif source.startswith("hershey"):
-            from glyphlab.data import hershey_strokes
+            from glyphlab.data.sources import hershey
 
-            styles = hershey_strokes.STYLES if source == "hershey" else (source.split("_")[1], "greek")
-            out += hershey_strokes.glyphs(char, family, styles)
+            styles = hershey.STYLES if source == "hershey" else (source.split("_")[1], "greek")
+            out += hershey.glyphs(char, family, styles)
         elif source in ("fonts", "print_fonts"):
-            from glyphlab.data import fontstrokes
+            from glyphlab.data.sources import fonts
 
-            out += fontstrokes.glyphs(char, family, "handwriting" if source == "fonts" else "print")
+            out += fonts.glyphs(char, family, "handwriting" if source == "fonts" else "print")
         else:
-            from glyphlab.data import allographs
+            from glyphlab.data.sources import allographs
 
             out += allographs.glyphs(char, family)
     return out

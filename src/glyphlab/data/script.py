@@ -2,7 +2,7 @@
 
 Every character of ``charset`` is looked up in the fonts' character maps (fontTools); each font that
 has it gives one prototype: its outline rendered, thinned to the centre line and cut into strokes
-(:mod:`glyphlab.data.fontstrokes`'s method), then written by the stroke engine
+(:mod:`glyphlab.data.sources.fonts`'s method), then written by the stroke engine
 (:func:`glyphlab.data.strokes.synthesize`) with the handwriting ``style``. Several fonts are several
 ways to write the character; the class names are the characters themselves.
 
@@ -33,7 +33,7 @@ from glyphlab.data import DataError, GlyphSet
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 MAX_FONTS = 16           # discovered fonts used per character at most (handwriting faces first, the rest spread)
-RENDER_PX = 96           # em size of the rendering that is thinned (as fontstrokes)
+RENDER_PX = 96           # em size of the rendering that is thinned (as sources.fonts)
 # Named sets: Unicode blocks (their letters) and a few alphabets; data.charset=<name>.
 NAMED: dict[str, str | list[tuple[int, int]]] = {
     "latin_upper": [(0x41, 0x5A)], "latin_lower": [(0x61, 0x7A)], "digits": [(0x30, 0x39)],
@@ -131,17 +131,17 @@ def _name(c: str) -> str:
 
 def installed_fonts() -> list[str]:
     """The installed font files, in the order they are preferred: the ``fontpkg-*`` packages (the
-    handwriting faces of :data:`glyphlab.data.fontstrokes.GROUPS` first), IPAexGothic, then the system's
+    handwriting faces of :data:`glyphlab.data.sources.fonts.GROUPS` first), IPAexGothic, then the system's
     fonts (sorted, so a machine always gives the same order)."""
     return list(_installed_fonts())
 
 
 @functools.lru_cache(maxsize=None)
 def _installed_fonts() -> tuple[str, ...]:
-    from glyphlab.data import fontstrokes
+    from glyphlab.data.sources import fonts
     from glyphlab.data.fonts import ipaex_gothic
 
-    handwriting = set(fontstrokes.GROUPS["handwriting"])
+    handwriting = set(fonts.GROUPS["handwriting"])
     packages = sorted({d.metadata["Name"] for d in metadata.distributions()
                        if (d.metadata["Name"] or "").lower().startswith("fontpkg-")},
                       key=lambda n: (n.lower() not in handwriting, n.lower()))
@@ -149,7 +149,7 @@ def _installed_fonts() -> tuple[str, ...]:
     for package in packages:
         files = metadata.files(package) or []
         paths += sorted(str(f.locate()) for f in files if f.name.lower().endswith(FONT_SUFFIXES)
-                        and not any(s in f.name for s in fontstrokes.SKIP_FILES))
+                        and not any(s in f.name for s in fonts.SKIP_FILES))
     ipa = ipaex_gothic()
     if ipa:
         paths.append(ipa)
@@ -224,9 +224,9 @@ def covering(chars: str, fonts=(), max_fonts: int = MAX_FONTS) -> tuple[dict[str
 
 
 def _spread(found: list[str], k: int) -> list[str]:
-    from glyphlab.data import fontstrokes
+    from glyphlab.data.sources import fonts
 
-    handwriting = set(fontstrokes.font_files("handwriting"))
+    handwriting = set(fonts.font_files("handwriting"))
     hand = [p for p in found if p in handwriting][:k]
     rest = [p for p in found if p not in hand]
     pick = np.linspace(0, len(rest) - 1, k - len(hand)).round().astype(int) if k > len(hand) else []
@@ -248,7 +248,7 @@ def raw_strokes(char: str, path: str) -> tuple[np.ndarray, ...]:
     () when the font draws nothing for it."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from glyphlab.data.fontstrokes import thin, trace
+    from glyphlab.data.sources.fonts import thin, trace
 
     try:
         font = ImageFont.truetype(path, RENDER_PX)
@@ -269,7 +269,7 @@ def raw_strokes(char: str, path: str) -> tuple[np.ndarray, ...]:
 
 def prototypes(chars: str, cover: dict[str, list[str]]) -> list[list[list[np.ndarray]]]:
     """Per character, its prototypes in the unit box: one per font, each font's characters placed
-    alike (the ink box of all the charset's characters in that font centred, as fontstrokes places a family)."""
+    alike (the ink box of all the charset's characters in that font centred, as sources.fonts places a family)."""
     from glyphlab.data.strokes import family_box
 
     mapping = {}

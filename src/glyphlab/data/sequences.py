@@ -88,7 +88,7 @@ def load_source(source: str, image_size: int, seed: int, options: dict) -> Glyph
     if source == "digits":
         from glyphlab.data.digits import build as builder
     elif source == "digits_synth":
-        from glyphlab.data.kanjivg import build_digits as builder
+        from glyphlab.data.alphabets import build_digits as builder
     else:
         from glyphlab.data.idx import mnist as builder
     kwargs = {"image_size": image_size, **options}

@@ -3,7 +3,7 @@
 A glyph is a list of strokes; a stroke is a float ``[n_points, 2]`` polyline of ``(x, y)`` in
 the unit box (y down, ``(0, 0)`` top-left, ``(1, 1)`` bottom-right); curves are sampled into
 polylines by whoever supplies them (``runes.py`` writes straight strokes by hand,
-``kanjivg_strokes.py`` samples KanjiVG's SVG paths). :func:`render_glyph` draws ``n`` variants of one
+``sources/kanjivg.py`` samples KanjiVG's SVG paths). :func:`render_glyph` draws ``n`` variants of one
 glyph at once; :func:`synthesize` does that for every class and returns a :class:`GlyphSet`.
 
 Every variant gets its own handwriting (all strengths are keyword arguments that the data YAMLs
@@ -165,7 +165,7 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
     glyphs:  per class, in label order, one stroke list (see :func:`render_glyph`) or a list of
              stroke lists — several prototypes (ways to write the character); each image then
              draws one of them at random, all equally likely. A prototype may also be a function of
-             a numpy Generator returning a stroke list (:class:`glyphlab.data.allographs.Varied`): an
+             a numpy Generator returning a stroke list (:class:`glyphlab.data.sources.allographs.Varied`): an
              image that draws it gets strokes of its own.
     classes: the class names (the characters), same length as ``glyphs``.
     fit_boxes: class name → the ink box ``fit`` scales that class by (a script fact: small kana keep

@@ -150,7 +150,7 @@ DEFAULT_PLACED_AS = "futural"
 def glyphs(char: str, family: str) -> list:
     """The table's allographs of ``char`` in the unit box (placed as ``family`` in its Hershey font), then
     its :class:`Varied` family as many times as its share of the draw."""
-    from glyphlab.data.hershey_strokes import family_mapping
+    from glyphlab.data.sources.hershey import family_mapping
 
     if char not in TABLE and char not in VARIED:
         return []

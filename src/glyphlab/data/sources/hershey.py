@@ -9,7 +9,7 @@ engine's per-stroke variation would pull apart. Identical glyphs of different fo
 
 Hershey units: x right, y down, capitals from y = -12 to the baseline at y = 9, lower case
 from y = -5, descenders to y = 16. :func:`glyph` places a glyph in the unit box with one
-mapping per (font, family), like :func:`glyphlab.data.kanjivg_strokes.glyph`.
+mapping per (font, family), like :func:`glyphlab.data.sources.kanjivg.glyph`.
 """
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
-"""The ``kana``, ``latin`` and ``digits_synth`` builders: which characters, and their prototypes
-from KanjiVG's strokes (:mod:`glyphlab.data.kanjivg_strokes`) and the other ``sources``
-(:mod:`glyphlab.data.prototypes`).
+"""The ``kana``, ``latin``, ``greek`` and ``digits_synth`` builders: which characters, written from
+the prototypes of the stroke sources a set names in ``sources`` (:mod:`glyphlab.data.prototypes`,
+:mod:`glyphlab.data.sources`).
 """
 from __future__ import annotations
 
 from glyphlab.data import DataError, GlyphSet
-from glyphlab.data.kanjivg_strokes import available_characters, glyphs  # noqa: F401 - also importable from here
 from glyphlab.data.prototypes import stroke_set
+from glyphlab.data.sources.hershey import GREEK
 
 HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3094))  # ぁ..ん, 83 characters
 KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))  # ァ..ヶ, 86 characters
@@ -81,3 +81,14 @@ def build_digits(*, image_size: int = 32, samples_per_class: int = 500, seed: in
     Returns images uint8 ``[10 * samples_per_class, image_size, image_size]``.
     """
     return _stroke_set(DIGITS, DIGITS, image_size, samples_per_class, seed, style, sources)
+
+
+def build_greek(*, image_size: int = 32, samples_per_class: int = 200, seed: int = 0,
+                sources=("hershey", "allographs", "print_fonts"), **style) -> GlyphSet:
+    """Handwritten lower case Greek α..ω (24 classes, :data:`GREEK` order) from Hershey's Greek
+    strokes, the project's allographs (a closed θ, a pointed ν ...) and print fonts' strokes
+    (see :mod:`glyphlab.data.prototypes`).
+
+    Returns images uint8 ``[24 * samples_per_class, image_size, image_size]``.
+    """
+    return stroke_set(GREEK, GREEK, image_size, samples_per_class, seed, sources, style)
