@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from glyphlab.data import DataError, GlyphSet
-from glyphlab.data import fonts
+from glyphlab.data import font_images
 
 needs_ipaex = pytest.mark.skipif(importlib.util.find_spec("matplotlib_fontja") is None,
                                  reason="matplotlib-fontja (IPAexGothic) is not installed")
@@ -14,16 +14,16 @@ NO_FONT_HAS = "\U0010FFFD"  # private use, plane 16: no real font maps it
 
 @needs_ipaex
 def test_ipaex_gothic_is_found_without_hardcoded_paths():
-    path = fonts.ipaex_gothic()
+    path = font_images.ipaex_gothic()
     assert path and path.endswith("ipaexg.ttf")
-    assert fonts.font_for("あいうアイウ") is not None
-    assert fonts.font_for(["あ", NO_FONT_HAS]) is None
+    assert font_images.font_for("あいうアイウ") is not None
+    assert font_images.font_for(["あ", NO_FONT_HAS]) is None
 
 
 @needs_ipaex
 def test_render_kana():
     kana = ["あ", "い", "う", "ゃ", "ン"]
-    glyphs = fonts.render_fonts(kana, image_size=28, samples_per_class=6, seed=0, system_fonts=False)
+    glyphs = font_images.render_fonts(kana, image_size=28, samples_per_class=6, seed=0, system_fonts=False)
     assert isinstance(glyphs, GlyphSet)
     assert glyphs.images.shape == (30, 28, 28) and glyphs.images.dtype == np.uint8
     assert glyphs.classes == kana and glyphs.labels.tolist() == np.repeat(np.arange(5), 6).tolist()
@@ -33,15 +33,15 @@ def test_render_kana():
     assert glyphs.meta["fonts"] == ["ipaexg.ttf"]
     # varied (sizes, shifts, rotations) yet reproducible
     assert len({im.tobytes() for im in glyphs.images}) == 30
-    again = fonts.render_fonts(kana, image_size=28, samples_per_class=6, seed=0, system_fonts=False)
+    again = font_images.render_fonts(kana, image_size=28, samples_per_class=6, seed=0, system_fonts=False)
     np.testing.assert_array_equal(again.images, glyphs.images)
-    other = fonts.render_fonts(kana, image_size=28, samples_per_class=6, seed=1, system_fonts=False)
+    other = font_images.render_fonts(kana, image_size=28, samples_per_class=6, seed=1, system_fonts=False)
     assert not np.array_equal(other.images, glyphs.images)
 
 
 @needs_ipaex
 def test_small_kana_stays_smaller():
-    glyphs = fonts.render_fonts("やゃ", image_size=32, samples_per_class=1, seed=0, sizes=[0.75], shift=0,
+    glyphs = font_images.render_fonts("やゃ", image_size=32, samples_per_class=1, seed=0, sizes=[0.75], shift=0,
                                 rotation=0, system_fonts=False)
     rows = [np.flatnonzero(im.max(axis=1) > 64) for im in glyphs.images]
     assert rows[1].size < rows[0].size  # ゃ is drawn shorter than や
@@ -49,21 +49,21 @@ def test_small_kana_stays_smaller():
 
 @needs_ipaex
 def test_configured_font_file_comes_first(tmp_path):
-    path = fonts.ipaex_gothic()
-    glyphs = fonts.render_fonts("ア", image_size=16, samples_per_class=2, seed=0, font_files=[path],
+    path = font_images.ipaex_gothic()
+    glyphs = font_images.render_fonts("ア", image_size=16, samples_per_class=2, seed=0, font_files=[path],
                                 system_fonts=False)
     assert glyphs.meta["fonts"] == ["ipaexg.ttf"]  # listed once, not twice
 
 
 def test_character_no_font_has():
     with pytest.raises(DataError, match=r"no font has 1 character.*U\+10FFFD") as e:
-        fonts.render_fonts(["A", NO_FONT_HAS], image_size=16, samples_per_class=1, seed=0)
+        font_images.render_fonts(["A", NO_FONT_HAS], image_size=16, samples_per_class=1, seed=0)
     assert "\n" not in str(e.value)
 
 
 def test_whitespace_is_never_drawn_blank():
     with pytest.raises(DataError, match=r"U\+0020"):
-        fonts.render_fonts([" "], image_size=16, samples_per_class=1, seed=0)
+        font_images.render_fonts([" "], image_size=16, samples_per_class=1, seed=0)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -77,11 +77,11 @@ def test_whitespace_is_never_drawn_blank():
 def test_bad_arguments(kwargs, message):
     arguments = {"chars": ["a"], "image_size": 16, "samples_per_class": 1, "seed": 0, **kwargs}
     with pytest.raises(DataError, match=message):
-        fonts.render_fonts(**arguments)
+        font_images.render_fonts(**arguments)
 
 
 def test_not_a_font_file(tmp_path):
     bogus = tmp_path / "bogus.ttf"
     bogus.write_bytes(b"not a font")
     with pytest.raises(DataError, match="character map"):
-        fonts.render_fonts(["a"], image_size=16, samples_per_class=1, seed=0, font_files=[str(bogus)])
+        font_images.render_fonts(["a"], image_size=16, samples_per_class=1, seed=0, font_files=[str(bogus)])

@@ -135,7 +135,7 @@ def test_kana_fonts_renderer_is_delegated(monkeypatch):
                      seed=seed, font_files=font_files)
         return "from fonts"
 
-    monkeypatch.setitem(sys.modules, "glyphlab.data.fonts", types.SimpleNamespace(render_fonts=render_fonts))
+    monkeypatch.setitem(sys.modules, "glyphlab.data.font_images", types.SimpleNamespace(render_fonts=render_fonts))
     out = alphabets.build_kana(image_size=40, samples_per_class=5, seed=7, charset="アイ",
                              renderer="fonts", font_files=["x.ttf"])
     assert out == "from fonts"

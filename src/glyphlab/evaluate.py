@@ -117,7 +117,7 @@ def tick_labels(classes: list[str]):
     """(labels, FontProperties or None) for drawing ``classes`` on a figure."""
     from matplotlib.font_manager import FontProperties
 
-    from glyphlab.data.fonts import font_for
+    from glyphlab.data.font_images import font_for
 
     path = font_for("".join(classes))
     if path is not None:

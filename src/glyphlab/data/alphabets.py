@@ -48,13 +48,13 @@ def build_kana(*, image_size: int = 48, samples_per_class: int = 100, seed: int 
     charset:  ``all``, ``hiragana`` (83), ``katakana`` (86) or an explicit string of characters
               (label order = the order given; any KanjiVG character is allowed).
     renderer: ``strokes`` (KanjiVG strokes through the stroke engine, with ``style``) or
-              ``fonts`` (installed or given ``font_files`` rendered by glyphlab.data.fonts).
+              ``fonts`` (installed or given ``font_files`` rendered by glyphlab.data.font_images).
     Returns images uint8 ``[n_classes * samples_per_class, image_size, image_size]``.
     """
     chars = resolve_charset(charset, {"all": HIRAGANA + KATAKANA, "hiragana": HIRAGANA,
                                       "katakana": KATAKANA})
     if renderer == "fonts":
-        from glyphlab.data.fonts import render_fonts  # fonts are an alternative, loaded on demand
+        from glyphlab.data.font_images import render_fonts  # fonts are an alternative, loaded on demand
 
         return render_fonts(chars, image_size=image_size, samples_per_class=samples_per_class,
                             seed=seed, font_files=list(font_files or []))

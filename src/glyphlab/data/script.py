@@ -139,7 +139,7 @@ def installed_fonts() -> list[str]:
 @functools.lru_cache(maxsize=None)
 def _installed_fonts() -> tuple[str, ...]:
     from glyphlab.data.sources import fonts
-    from glyphlab.data.fonts import ipaex_gothic
+    from glyphlab.data.font_images import ipaex_gothic
 
     handwriting = set(fonts.GROUPS["handwriting"])
     packages = sorted({d.metadata["Name"] for d in metadata.distributions()

@@ -1,4 +1,5 @@
-"""Glyphs drawn from fonts (the kana article's method), and finding a font that has given characters.
+"""Glyph images drawn from fonts (``data=kana renderer=fonts``), and finding a font that has given characters
+(for labels in figures and the drawing page). Strokes from fonts are :mod:`glyphlab.data.sources.fonts`.
 
 Each character is drawn with every font that really contains it (checked in the font's
 character map, so no empty or "tofu" box is drawn), at several sizes, small shifts and
