@@ -8,7 +8,10 @@ made to hold up on a machine a browser shares with other sites and with bursts o
 - a read timeout: a client that stalls mid-request (or trickles its body) is disconnected; an upload over
   :data:`MAX_UPLOAD_BYTES` is answered 413 from its Content-Length, before its body is read.
 
-``app`` (what is served) has ``page``, ``info``, ``font`` and ``predict(png) -> dict``.
+``app`` (what is served) has ``page``, ``info``, ``font``, ``get(route) -> dict | None`` (other GET
+routes), ``accepts(route) -> bool`` (the POST routes it has) and ``post(route, body, content_type) -> dict``;
+a :class:`~glyphlab.errors.GlyphlabError` from ``post`` is answered 400, or its ``http_status``
+(413 for :class:`~glyphlab.errors.ImageTooLargeError`).
 """
 from __future__ import annotations
 
@@ -104,13 +107,16 @@ class DrawHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, app.info, "application/json")
         elif route == "/font" and app.font is not None:
             self._send(HTTPStatus.OK, app.font[1], app.font[0], cache=True)
+        elif (answer := app.get(route)) is not None:
+            self._send(HTTPStatus.OK, json.dumps(answer, ensure_ascii=False).encode(), "application/json")
         else:
             self._error(HTTPStatus.NOT_FOUND, f"no such page: {route}")
 
     def do_POST(self):
         if not self._host_checked(origin=True):
             return
-        if self.path.split("?", 1)[0] != "/predict":
+        route = self.path.split("?", 1)[0]
+        if not self.server.app.accepts(route):
             self.close_connection = True  # its body is not read
             return self._error(HTTPStatus.NOT_FOUND, f"no such endpoint: {self.path}")
         try:
@@ -127,17 +133,20 @@ class DrawHandler(BaseHTTPRequestHandler):
         if body is None:  # the client hung up, stalled or trickled: no answer, the connection is closed
             self.close_connection = True
             return
-        self._answer(body)
+        self._answer(route, body)
 
-    def _answer(self, body: bytes) -> None:
+    def _answer(self, route: str, body: bytes) -> None:
         from glyphlab import errors
 
         try:
-            result = self.server.app.predict(body)
-        except errors.GlyphlabError as e:  # not an image (400), or more pixels than glyphlab decodes (413)
-            too_large = getattr(errors, "ImageTooLargeError", ())
-            return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if isinstance(e, too_large)
-                               else HTTPStatus.BAD_REQUEST, str(e))
+            result = self.server.app.post(route, body, self.headers.get("Content-Type", ""))
+        except errors.GlyphlabError as e:  # not an image (400), more pixels than glyphlab decodes (413), ...
+            status = getattr(e, "http_status", None) or (
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE if isinstance(e, errors.ImageTooLargeError) else HTTPStatus.BAD_REQUEST)
+            return self._error(status, str(e))
+        except OSError as e:  # the disk of a collect folder: full, or changed under the server
+            self.log_error("%s failed: %r", route, e)
+            return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"cannot write the drawing ({e.strerror or e})")
         except Exception as e:  # noqa: BLE001 - the page gets a line, the console the whole story
             self.log_error("prediction failed: %r", e)
             return self._error(HTTPStatus.INTERNAL_SERVER_ERROR,
