@@ -1,9 +1,10 @@
 """The drawing page, driven in real headless Chromium: a rune drawn on the canvas with the mouse (and
-one with a finger) comes back as the model's top answer; and the `python -m glyphlab.draw` command.
+one with a finger) comes back as the model's top answer; the collect page saves drawings of two runes
+that a run with data=folder then trains on; and the `python -m glyphlab.draw` command.
 
 Needs Debian's chromium (`apt-get install chromium`, done by .ci/run) and the `playwright` pip
 package, which drives it; Playwright's own browser downloads are never used. Leaves a screenshot
-in test-artifacts/draw.png.
+in test-artifacts/draw.png and collect.png.
 """
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import ROOT, logged_run
+from helpers import ROOT, all_runs, logged_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -76,12 +77,13 @@ def stroke_points(stroke, box, steps=12):
     return [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
 
 
-def draw_with_mouse(page, rune):
+def draw_with_mouse(page, rune, shift=0.0):
+    """The rune's strokes dragged with the mouse, moved right by ``shift`` (a fraction of the canvas side)."""
     from glyphlab.data.runes import STROKES
 
     box = page.locator("#pad").bounding_box()
     for stroke in STROKES[rune]:
-        first, *rest = stroke_points(stroke, box)
+        first, *rest = stroke_points([(x + shift, y) for x, y in stroke], box)
         page.mouse.move(*first)
         page.mouse.down()
         for point in rest:
@@ -148,6 +150,59 @@ def test_draw_with_a_finger(browser, page_url):
     assert answer(page)[0] == "ᚦ"
     assert page.evaluate("window.scrollY") == 0                    # drawing does not scroll the page
     context.close()
+
+
+@pytest.fixture
+def collect_url(tmp_path):
+    """The collect page for ᚠ and ᚢ, 4 drawings each, saving into tmp_path/mine; yields (url, folder)."""
+    from glyphlab.collect import Collection
+    from glyphlab.draw import make_server
+
+    mine = Collection(tmp_path / "mine", ["ᚠ", "ᚢ"], per_class=4)
+    server = make_server(None, mine.classes, None, "127.0.0.1", 0, collection=mine)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", mine.root
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_collect_two_runes_in_the_browser_then_train_on_them(browser, collect_url, tmp_path):
+    url, root = collect_url
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("body[data-state=ready]")
+    assert page.inner_text("#prompt").split() == ["draw", "ᚠ", "fehu", "1", "of", "4"]
+    for k in range(8):                                    # 4 of ᚠ, then the page moves on to ᚢ by itself
+        rune = page.get_attribute("#target", "data-class")
+        assert rune == "ᚠᚢ"[k // 4]
+        draw_with_mouse(page, rune, shift=0.03 * (k % 4) - 0.04)
+        page.keyboard.press("Enter")                      # Enter saves, as the Save button
+        page.wait_for_function(f"window.glyphlab.saved === {k + 1}")
+    expected = [f"{rune}/{n}.png" for rune in "ᚠᚢ" for n in range(1, 5)]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == expected
+    assert page.is_visible("#done") and f"data.root={root}" in page.inner_text("#train")
+    assert page.inner_text("#counts").split() == ["ᚠ", "4/4", "ᚢ", "4/4"]
+
+    page.click("#undo")                                   # the last ᚢ goes, and the page asks for it again
+    page.wait_for_function("window.glyphlab.state.total === 7")
+    assert not (root / "ᚢ" / "4.png").exists() and page.inner_text("#progress") == "4 of 4"
+    draw_with_mouse(page, "ᚢ", shift=0.02)
+    page.click("#save")
+    page.wait_for_function("window.glyphlab.saved === 9")
+    assert (root / "ᚢ" / "4.png").exists() and errors == []
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "collect.png"))
+
+    uri, run_id = logged_run(tmp_path / "run", ["data=folder", f"data.root={root}", "model=cnn", "data.image_size=16",
+                                                "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+                                                "tracking.log_model=false", "split.val=0.25", "split.test=0.25"])
+    [run] = all_runs(uri)[1]
+    assert run.data.metrics["data/n_classes"] == 2
+    assert run.data.metrics["data/n_train"] + run.data.metrics["data/n_val"] + run.data.metrics["data/n_test"] == 8
+    assert "test/accuracy" in run.data.metrics
 
 
 def http(url, data=None, content_type="image/png"):

@@ -21,6 +21,7 @@ import io
 import os
 import re
 import secrets
+import shlex
 import threading
 import unicodedata
 from pathlib import Path
@@ -150,7 +151,7 @@ class Collection:
         return {"dir": str(self.root), "per_class": self.per_class, "total": sum(counts),
                 "classes": [{"class": c, "name": readable_name(c), "count": n} for c, n in zip(self.classes, counts)],
                 "undo": self._shown(self.saved[-1]) if self.saved else None,
-                "train": f"glyphlab data=folder data.root={self.root}"}
+                "train": f"glyphlab data=folder data.root={shlex.quote(str(self.root))}"}
 
     def count(self, name: str) -> int:
         """Image files in the class's folder (what data=folder reads of it, hidden files excluded)."""
