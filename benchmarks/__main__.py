@@ -40,7 +40,7 @@ def main(argv=None) -> list[Row]:
         size["repeats"] = args.repeats
     size["process_repeats"] = args.repeats   # sweep and e2e: whole processes, their own default repeats
 
-    from glyphlab.experiment import limit_threads
+    from glyphlab.steps import limit_threads
 
     limit_threads()  # glyphlab's thread settings (set before torch loads), as in a run
     m = machine()

@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small data and sizes (seconds, not minutes)")
     args = parser.parse_args(argv)
 
-    from glyphlab.experiment import limit_threads
+    from glyphlab.steps import limit_threads
 
     limit_threads()  # glyphlab's thread settings, as in a run (before torch loads)
     usable, line = cuda_status()

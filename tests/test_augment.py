@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from glyphlab import augment
-from glyphlab.data import DataError
+from glyphlab.errors import DataError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 OPTIONS = sorted(p.stem for p in (CONF / "augmentation").glob("*.yaml"))

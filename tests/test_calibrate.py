@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from glyphlab.data import DataError, calibrate
+from glyphlab.data import calibrate
+from glyphlab.errors import DataError
 
 # A two-stroke "character": a bar and a stem, in the 105 px box (x right, y down).
 BAR = np.array([[30.0, 30.0], [75.0, 30.0]])

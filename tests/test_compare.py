@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from glyphlab import compare
+from glyphlab.report import runs_table, summarize
 
 ACCURACY = {("sklearn_mlp", "none"): [0.70, 0.74], ("sklearn_mlp", "rotate"): [0.78, 0.80],
             ("cnn", "none"): [0.90, 0.92], ("cnn", "rotate"): [0.95, 0.97]}
@@ -92,7 +93,7 @@ def test_select_by_experiment_tag_and_parent(filled, tmp_path):
     runs, chosen = compare.find_runs(client, parent=parent)
     assert len(runs) == 9 and parent in chosen
 
-    summary = compare.summarize(compare.runs_table(compare.find_runs(client, experiment="study")[0]))
+    summary = summarize(runs_table(compare.find_runs(client, experiment="study")[0]))
     assert list(summary["data"]) == ["latin", "runes", "runes", "runes", "runes"]
     latin = summary.iloc[0]
     assert latin["n"] == 2 and latin["test/accuracy mean"] == pytest.approx(0.6)

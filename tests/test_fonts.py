@@ -4,8 +4,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
 from glyphlab.data import font_images
+from glyphlab.errors import DataError
 
 needs_ipaex = pytest.mark.skipif(importlib.util.find_spec("matplotlib_fontja") is None,
                                  reason="matplotlib-fontja (IPAexGothic) is not installed")

@@ -8,9 +8,9 @@ from omegaconf import OmegaConf
 
 from helpers import ROOT, compose
 from glyphlab import data
-from glyphlab.data import DataError
 from glyphlab.data.handwriting import SPARSE_POINTS, sparse_trace
 from glyphlab.data.strokes import STYLE_KEYS, render_glyph, synthesize
+from glyphlab.errors import DataError
 
 SYNTHETIC = ("runes", "kana", "latin", "greek", "digits_synth", "script")
 CORNER = [np.array([[0.2, 0.2], [0.8, 0.2]]), np.array([[0.8, 0.2], [0.8, 0.8]])]

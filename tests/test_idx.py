@@ -9,8 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
 from glyphlab.data import idx
+from glyphlab.errors import DataError
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -12,8 +12,9 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from helpers import png_header
-from glyphlab.data import DataError, load
+from glyphlab.data import load
 from glyphlab.data import digits, folder, omniglot
+from glyphlab.errors import DataError
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from glyphlab.data import DataError, alphabets, omniglot
-from glyphlab.data.sources import allographs, fonts, hershey, kanjivg
+from glyphlab.data import alphabets, omniglot
 from glyphlab.data.prototypes import prototypes
+from glyphlab.data.sources import allographs, fonts, hershey, kanjivg
+from glyphlab.errors import DataError
 
 PLAIN = dict(jitter=0, wobble=0, rotation=0, slant=0, scale=[1, 1], shift=0, pen_width=[0.06, 0.06])
 

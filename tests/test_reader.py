@@ -12,8 +12,9 @@ from PIL import Image, ImageDraw, ImageOps
 from scipy.ndimage import binary_dilation
 
 from helpers import png_header
-from glyphlab.data import DataError, normalize_box
+from glyphlab.data import normalize_box
 from glyphlab.data.reader import load_image
+from glyphlab.errors import DataError
 
 SIDE = 96    # the fixtures' side
 SIZE = 32    # the side they are read at

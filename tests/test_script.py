@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 
 from helpers import cli, compose
 from glyphlab import data
-from glyphlab.data import DataError, script
+from glyphlab.data import script
+from glyphlab.errors import DataError
 
 # The fixture font's characters: ㄱ (a hook), ㄴ (an L), ㅁ (a square ring), ᚠ (a stem with two arms)
 CHARS = "ㄱㄴㅁᚠ"

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from glyphlab import evaluate
-from glyphlab.data import DataError, GlyphSet, sequences
+from glyphlab.data import GlyphSet, sequences
 from glyphlab.data.sequences import BLANK, CLASSES
+from glyphlab.errors import DataError
 
 BLANK_ID = CLASSES.index(BLANK)
 
@@ -201,7 +202,8 @@ def test_run_logs_sequence_metrics_and_prediction_grid(store):
 def test_sklearn_mlp_says_why_not(store):
     from helpers import compose
 
-    from glyphlab.experiment import ConfigError, run
+    from glyphlab.errors import ConfigError
+    from glyphlab.experiment import run
 
     with pytest.raises(ConfigError, match="one label per image.*use model=mlp"):
         run(compose(["model=sklearn_mlp", *TINY_SEQUENCE[:-4]]))

@@ -92,7 +92,8 @@ def test_every_preset_composes_with_every_value_it_sweeps(preset):
 def test_limit_threads():
     import torch
 
-    from glyphlab.experiment import ConfigError, limit_threads
+    from glyphlab.errors import ConfigError
+    from glyphlab.steps import limit_threads
 
     before = torch.get_num_threads()
     try:

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glyphlab.data import DataError, GlyphSet, load
+from glyphlab.data import GlyphSet, load
 from glyphlab.data import alphabets, runes
-from glyphlab.data.strokes import render_glyph, synthesize
 from glyphlab.data.sources import kanjivg
+from glyphlab.data.strokes import render_glyph, synthesize
+from glyphlab.errors import DataError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 PLAIN_STYLE = dict(jitter=0, wobble=0, rotation=0, slant=0, scale=[1, 1], shift=0, pen_width=[0.08, 0.08])
@@ -220,7 +221,7 @@ def test_low_res_blurs_a_share_of_variants_at_full_contrast():
 
 def test_bitmap_low_res_makes_digits_as_optdigits_did():
     from glyphlab.data.digits import upscale
-    from glyphlab.data.strokes import _bitmap_counts
+    from glyphlab.data.raster import bitmap_counts
 
     bar = np.zeros((96, 96), np.uint8)
     bar[8:88, 40:52] = 255                      # a 1 as a bar: 80 tall, 12 wide, off-centre
@@ -228,7 +229,7 @@ def test_bitmap_low_res_makes_digits_as_optdigits_did():
     # the 4x4 blocks of columns 12..15 and 16..19 hold 3 and 2 on-columns of 4 rows each
     counts = np.zeros((1, 8, 8), np.float32)
     counts[0, :, 3], counts[0, :, 4] = 12, 8
-    assert np.array_equal(_bitmap_counts(bar, 8, 32), upscale(counts, 32)[0])
+    assert np.array_equal(bitmap_counts(bar, 8, 32), upscale(counts, 32)[0])
 
     glyph = runes.glyph("ᚠ")
     style = dict(PLAIN_STYLE, fit=0.6, pen_relative=True, supersample=3, low_res=[8, 8], low_res_p=1.0)

@@ -29,7 +29,7 @@ from kornia.filters import get_gaussian_kernel1d
 from kornia.morphology import dilation, erosion
 from torch.nn import functional as F
 
-from glyphlab.data import DataError
+from glyphlab.errors import DataError
 
 MODES = ("offline", "online")
 CHUNK = 1024  # images per pass when inflating: bounds memory, big enough to amortise the per-call cost

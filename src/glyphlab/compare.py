@@ -22,7 +22,8 @@ import sys
 from pathlib import Path
 
 from glyphlab import project_root
-from glyphlab.report import CompareError, runs_table, summarize, write_report  # noqa: F401 - also importable from here
+from glyphlab.errors import CompareError
+from glyphlab.report import write_report
 
 
 def find_runs(client, experiment: str | None = None, parent: str | None = None,

@@ -3,7 +3,8 @@
 Every expected failure is a :class:`GlyphlabError` whose message is one line saying what was
 expected and what was found; ``experiment.main`` prints it and exits non-zero instead of a
 traceback. The kinds say whose fault it is: the config (:class:`ConfigError`), the data
-(:class:`DataError`) or the MLflow store (:class:`TrackingError`).
+(:class:`DataError`), the MLflow store (:class:`TrackingError`) or a comparison that finds nothing to
+compare (:class:`CompareError`).
 """
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ class ImageTooLargeError(DataError):
 
 class TrackingError(GlyphlabError, RuntimeError):
     """The tracking store cannot be used; the message names the URI."""
+
+
+class CompareError(GlyphlabError, RuntimeError):
+    """Nothing to compare (no store, no matching runs); one line saying what was searched."""
 
 
 class Interrupted(KeyboardInterrupt):

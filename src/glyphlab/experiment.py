@@ -18,13 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import data as datasets
 from glyphlab import phases
-from glyphlab.errors import ConfigError, DataError, GlyphlabError, Interrupted, check_image_size, check_split
-from glyphlab.models.torch_adapter import check_resume  # noqa: F401 - its old home, still imported from here
+from glyphlab.errors import GlyphlabError, Interrupted, check_image_size, check_split
 from glyphlab.steps import (augmented_train, class_weights, evaluate_elsewhere, evaluate_test, limit_threads,
                             load_eval_data, seed_everything)
 
 log = logging.getLogger(__name__)
-USER_ERRORS = (DataError, ConfigError)  # kept for importers; main() catches every GlyphlabError
 
 
 def main(cfg: DictConfig) -> float:

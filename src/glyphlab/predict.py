@@ -97,7 +97,7 @@ def print_top(top: list[dict], indent: str = "  ") -> None:
 
 def read_image_file(path: Path) -> bytes:
     """The bytes of an image file; :class:`DataError` (one line) when it is missing or not an image."""
-    from glyphlab.data import DataError
+    from glyphlab.errors import DataError
 
     try:
         data = path.read_bytes()
@@ -116,8 +116,8 @@ def check_image(data: bytes, name: str) -> None:
     the reader's pixel limit is refused unread, as :class:`~glyphlab.errors.ImageTooLargeError`."""
     from PIL import UnidentifiedImageError
 
-    from glyphlab.data import DataError
     from glyphlab.data.reader import check_decodes
+    from glyphlab.errors import DataError
 
     try:
         check_decodes(data)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from glyphlab.errors import CompareError
+
 if TYPE_CHECKING:  # pandas is imported where a table is built
     import pandas as pd
 
@@ -19,10 +21,6 @@ GROUP_TAGS = ["data", "model", "augmentation"]
 # (MLflow metric, column title, digits); the first is the one groups and best runs are ranked by.
 METRICS = [("test/accuracy", "test accuracy", 3), ("test/macro_f1", "test macro F1", 3),
            ("test/digit_accuracy", "test position accuracy", 3), ("eval/accuracy", "eval accuracy", 3)]
-
-
-class CompareError(RuntimeError):
-    """Nothing to compare (no store, no matching runs); one line saying what was searched."""
 
 
 def runs_table(runs, by=()) -> "pd.DataFrame":

@@ -115,8 +115,8 @@ def decode(data, image_size: int, where: str = "image", squeeze: bool = False) -
     ``squeeze``: stretch the image to a square first (no padding), as the training strips of
     position-wise data were; otherwise it is padded to a square, keeping its aspect ratio.
     """
-    from glyphlab.data import DataError
     from glyphlab.data.reader import load_image
+    from glyphlab.errors import DataError
 
     if isinstance(data, str):  # base64 text from a client that did not go through the signature
         try:
@@ -169,10 +169,10 @@ def output_columns(classes: list[str], n_positions: int = 1) -> list[str]:
 def load(model_uri: str):
     """Load a glyphlab model: returns ``(pyfunc model, class names)`` (per position, for a position-wise model).
 
-    Raises :class:`glyphlab.data.DataError` (one line) when the URI cannot be loaded or names a
+    Raises :class:`glyphlab.errors.DataError` (one line) when the URI cannot be loaded or names a
     model that does not take glyph images (e.g. one logged before glyphlab logged pyfuncs).
     """
-    from glyphlab.data import DataError
+    from glyphlab.errors import DataError
 
     try:
         model = mlflow.pyfunc.load_model(model_uri)
@@ -191,7 +191,7 @@ def load(model_uri: str):
 def _column(model_input):
     if isinstance(model_input, pd.DataFrame):
         if INPUT_COLUMN not in model_input.columns:
-            from glyphlab.data import DataError
+            from glyphlab.errors import DataError
 
             raise DataError(f"expected a column {INPUT_COLUMN!r} of image file bytes, "
                             f"got columns {list(model_input.columns)}")

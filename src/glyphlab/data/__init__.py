@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from glyphlab.data import cache
-from glyphlab.errors import DataError, check_split  # noqa: F401 - DataError's old home, still imported from here
+from glyphlab.errors import DataError, check_split
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,10 @@ the prototypes of the stroke sources a set names in ``sources`` (:mod:`glyphlab.
 """
 from __future__ import annotations
 
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
 from glyphlab.data.prototypes import stroke_set
 from glyphlab.data.sources.hershey import GREEK
+from glyphlab.errors import DataError
 
 HIRAGANA = "".join(chr(c) for c in range(0x3041, 0x3094))  # ぁ..ん, 83 characters
 KATAKANA = "".join(chr(c) for c in range(0x30A1, 0x30F7))  # ァ..ヶ, 86 characters

@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from glyphlab.data import DataError
+from glyphlab.errors import DataError
 
 CALIBRATION_ALPHABETS = ("Korean", "Balinese", "Early_Aramaic")
 POINTS = 16         # points per stroke after resampling by arc length

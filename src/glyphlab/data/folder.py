@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from glyphlab.data import DataError, GlyphSet
-from glyphlab.data.reader import MAX_PIXELS, load_image  # noqa: F401 - the one reader; MAX_PIXELS re-exported
-from glyphlab.errors import check_image_size
+from glyphlab.data import GlyphSet
+from glyphlab.data.reader import load_image
+from glyphlab.errors import DataError, check_image_size
 
 log = logging.getLogger(__name__)
 

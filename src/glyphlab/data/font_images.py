@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from glyphlab.data import DataError, GlyphSet
-from glyphlab.errors import check_image_size
+from glyphlab.data import GlyphSet
+from glyphlab.errors import DataError, check_image_size
 
 # Draw at this multiple of the image size, then box-average down: smooth edges after rotation.
 # 2 looks the same as 4 at 28-32 px and renders about 3x faster (Pillow's rotate dominates).

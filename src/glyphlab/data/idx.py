@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from glyphlab.data import DataError, GlyphSet
-from glyphlab.errors import check_image_size
+from glyphlab.data import GlyphSet
+from glyphlab.errors import DataError, check_image_size
 
 # IDX type byte -> numpy dtype; IDX data is big-endian.
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

@@ -19,8 +19,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
 from glyphlab.data.folder import as_names, check_options, decode_images
+from glyphlab.errors import DataError
 
 SETS = {"images_background": True, "images_evaluation": False}  # set name prefix -> is background
 # A zip entry larger than this is not an Omniglot PNG (those are ~1 KB): refused unread, as a bomb.

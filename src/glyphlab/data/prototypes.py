@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
 from glyphlab.data.strokes import synthesize
+from glyphlab.errors import DataError
 
 SOURCES = ("kanjivg", "hershey", "hershey_roman", "hershey_script", "allographs", "fonts", "print_fonts")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from glyphlab.data import DataError
+from glyphlab.errors import DataError
 
 CHUNK_PIXELS = 1 << 20  # window pixels evaluated per numpy pass; keeps temporaries in cache
 

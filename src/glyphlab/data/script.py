@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
+from glyphlab.errors import DataError
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 MAX_FONTS = 16           # discovered fonts used per character at most (handwriting faces first, the rest spread)
@@ -138,8 +139,8 @@ def installed_fonts() -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def _installed_fonts() -> tuple[str, ...]:
-    from glyphlab.data.sources import fonts
     from glyphlab.data.font_images import ipaex_gothic
+    from glyphlab.data.sources import fonts
 
     handwriting = set(fonts.GROUPS["handwriting"])
     packages = sorted({d.metadata["Name"] for d in metadata.distributions()

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from glyphlab.data import DataError, GlyphSet
-from glyphlab.errors import check_image_size
+from glyphlab.data import GlyphSet
+from glyphlab.errors import DataError, check_image_size
 
 # The blank class: a visible ASCII character that reads as an empty slot, so a prediction
 # prints as "42___", and CSV headers, metric keys and figure labels stay plain ASCII (a space

@@ -58,10 +58,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
 from glyphlab.data.handwriting import rewrite, sparse_trace
 from glyphlab.data.raster import draw, keep_inside, low_res, prepare, stroke_length
-from glyphlab.data.raster import bitmap_counts as _bitmap_counts  # noqa: F401 - tests read it here
+from glyphlab.errors import DataError
 
 # Default handwriting; each data YAML states its own values.
 DEFAULT_STYLE = dict(jitter=0.02, wobble=0.03, pen_width=(0.06, 0.1), rotation=8.0, slant=0.2,

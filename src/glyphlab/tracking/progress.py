@@ -157,7 +157,8 @@ class Progress:
 def report(client, parent_id: str, config: DictConfig) -> None:
     """Print the sweep's comparison table (``glyphlab compare --parent``) and log report.md,
     accuracy.png and confusion_matrices.png on the parent run. Never fails the sweep."""
-    from glyphlab.compare import find_runs, write_report
+    from glyphlab.compare import find_runs
+    from glyphlab.report import write_report
 
     try:
         runs, chosen = find_runs(client, parent=parent_id)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from glyphlab.data import SYSTEM_DIRS, SYSTEM_FONTS, DataError
+from glyphlab.data import SYSTEM_DIRS, SYSTEM_FONTS
 from glyphlab.data.strokes import family_box
+from glyphlab.errors import DataError
 
 GROUPS = {"handwriting": ("fontpkg-caveat", "fontpkg-indie-flower", "fontpkg-kalam", "fontpkg-shadows-into-light"),
           "print": ("fontpkg-comfortaa", "fontpkg-noto-sans", "matplotlib-fontja")}

@@ -17,8 +17,8 @@ import functools
 
 import numpy as np
 
-from glyphlab.data import DataError
 from glyphlab.data.strokes import family_box
+from glyphlab.errors import DataError
 
 # Greek lower case α..ω (no final ς): Omniglot's Greek character01..24 in this order.
 GREEK = "αβγδεζηθικλμνξοπρστυφχψω"

@@ -18,8 +18,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from glyphlab.data import DataError
 from glyphlab.data.strokes import family_box
+from glyphlab.errors import DataError
 
 FLATNESS = 0.25          # max gap between a curve and its polyline, KanjiVG units (~0.1 px at 48 px)
 SAMPLE_STEP = 2.0        # point spacing along other curved segments (arcs), KanjiVG units
