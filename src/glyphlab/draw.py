@@ -1,5 +1,5 @@
 """A page to draw a glyph and watch a trained model read it, served on this machine; or, with
-``--collect``, a page that asks for one character at a time and saves your drawings for training.
+--collect DIR, a page that asks for one character at a time and saves your drawings for training.
 
     glyphlab draw --model runs:/<run id>/model [--port 8765] [--host 127.0.0.1] [--open]
     glyphlab draw --collect ~/my_runes --classes runes --per-class 5    # then: glyphlab data=folder data.root=~/my_runes
@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
                    help="with --collect: a synthetic data option (runes, kana, latin, greek, digits_synth, script; "
                         "its keys follow as OVERRIDES) or the characters ('ᚠᚢᚦ', or names with spaces "
                         "'ka ki ku'); default: the model's classes")
-    p.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS,
+    p.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS, metavar="N",
                    help=f"with --collect: drawings wanted of each class (default {DEFAULT_PER_CLASS})")
     p.add_argument("overrides", nargs="*", metavar="OVERRIDES", help="with --classes OPTION: its keys, e.g. "
                                                                      "data.charset=katakana")
