@@ -1,14 +1,18 @@
 """Collect mode of the draw page (`glyphlab draw --collect DIR`): class names that are not paths, the folder
 rules, atomic numbered writes that data=folder reads back (non-ASCII names too), resuming and undo; a
-real server on 127.0.0.1 refusing what is no drawing; the command's one-line errors."""
+real server on 127.0.0.1 refusing what is no drawing; the command's one-line errors; the command itself
+collecting a model's classes, with what the model reads of each drawing, and resuming."""
 from __future__ import annotations
 
 import http.client
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
 import unicodedata
+import urllib.request
 
 import numpy as np
 import pytest
@@ -247,3 +251,37 @@ def test_an_upload_over_the_limit_is_refused_from_its_length(server, tmp_path):
     assert answer.status == 413
     connection.close()
     assert files(tmp_path) == []
+
+
+def start_collector(uri: str, args: list[str]):
+    """`python -m glyphlab.draw ARGS --port 0` in a process; returns (process, banner line, page URL)."""
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "glyphlab.draw", *args, "--port", "0"], env=env, text=True,
+                            encoding="utf-8", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []
+    while not any(line.startswith("open http://127.0.0.1:") for line in lines):
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"draw exited early: {''.join(lines)} {proc.communicate()[1][-2000:]}")
+        lines.append(line)
+    return proc, lines[-2].strip(), lines[-1].split()[1]
+
+
+@pytest.mark.slow
+def test_the_command_collects_the_models_classes_and_resumes(model_uri, tmp_path):
+    uri, model = model_uri
+    root = tmp_path / "mine"
+    for there in (0, 1):                                  # a second start counts the drawing of the first
+        proc, banner, url = start_collector(uri, ["--collect", str(root), "--model", model])
+        try:
+            assert banner == f"glyphlab draw: collecting 24 classes, 5 drawings each, into {root} ({there} there already)"
+            post = urllib.request.Request(url + "collect/0", data=drawing(there), headers={"Content-Type": "image/png"})
+            with urllib.request.urlopen(post, timeout=60) as answer:
+                saved = json.loads(answer.read())
+            assert saved["saved"] == f"ᚠ/{there + 1}.png" and saved["classes"][0]["count"] == there + 1
+            assert len(saved["read"]) == 3 and {"class", "probability", "name"} <= set(saved["read"][0])
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert sorted(os.listdir(root / "ᚠ")) == ["1.png", "2.png"]
