@@ -119,12 +119,12 @@ def _what_to_serve(args):
         return model, classes, None
     from glyphlab.collect import Collection, classes_from
 
-    if model is not None and int((model.metadata.metadata or {}).get("n_positions", 1)) > 1:
-        raise ConfigError(f"{args.model} reads digit sequences; collect single characters with --classes 0123456789")
     if args.classes:
         classes = classes_from(args.classes, args.overrides)
     elif args.overrides:
         raise ConfigError(f"overrides ({' '.join(args.overrides)}) go with --classes OPTION")
+    elif int((model.metadata.metadata or {}).get("n_positions", 1)) > 1:
+        raise ConfigError(f"{args.model} reads digit sequences; collect single characters with --classes 0123456789")
     collection = Collection(args.collect, classes, args.per_class)
     return model, collection.classes, collection
 
