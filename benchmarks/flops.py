@@ -57,7 +57,7 @@ def bench_flops(steps: int = 30, repeats: int = 3, lightning_rate: float | None 
     ``lightning_rates``: the precision section's ``{setup: {precision: img/s}}`` (Lightning path)."""
     import torch
 
-    from glyphlab.models.torch_adapter import resolve_precision
+    from glyphlab.models.training import resolve_precision
 
     cfgs = [compose(["model=cnn", *w]) for w in widths]
     per_image = [training_flops_per_image(cfg) for cfg in cfgs]

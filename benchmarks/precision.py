@@ -24,7 +24,7 @@ READ_REAL = ("read_real on greek", ("+experiment=read_real",),
 
 
 def native_bf16() -> bool:
-    from glyphlab.models.torch_adapter import cpu_has_native_bf16
+    from glyphlab.models.training import cpu_has_native_bf16
 
     return cpu_has_native_bf16()
 

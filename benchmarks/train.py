@@ -22,7 +22,7 @@ def lightning_epoch_rates(cfg, images, labels, epochs: int, augmenter=None, cpu_
     from hydra.utils import instantiate
 
     from glyphlab.models.lit import GlyphClassifier, TensorBatches
-    from glyphlab.models.torch_adapter import resolve_precision
+    from glyphlab.models.training import resolve_precision
 
     quiet_lightning()
     starts: list[float] = []

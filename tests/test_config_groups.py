@@ -98,7 +98,7 @@ def test_augmentation_option_builds_and_runs(name):
 def test_callbacks_option_instantiates(name, tmp_path):
     import pytorch_lightning as pl
 
-    from glyphlab.models.torch_adapter import build_callbacks
+    from glyphlab.models.training import build_callbacks
 
     callbacks = build_callbacks(compose([f"callbacks={name}"]).callbacks, tmp_path)
     assert callbacks and all(isinstance(c, pl.Callback) for c in callbacks)
@@ -112,7 +112,7 @@ def test_trainer_option_instantiates(name, tmp_path):
     cfg = compose([f"trainer={name}", "trainer.accelerator=cpu"])   # this machine may have no GPU
     if cfg.trainer.get("strategy") == "ddp":
         cfg = compose([f"trainer={name}", "trainer.accelerator=cpu", "trainer.devices=1"])
-    from glyphlab.models.torch_adapter import resolve_precision
+    from glyphlab.models.training import resolve_precision
 
     precision = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)   # `auto` is glyphlab's, as in a run
     trainer = instantiate(cfg.trainer, logger=False, default_root_dir=str(tmp_path), enable_progress_bar=False,

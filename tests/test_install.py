@@ -176,10 +176,10 @@ def test_floors_match_what_the_code_calls():
         return max((Version(s.version) for s in specs if s.operator == ">="), default=Version("0"))
 
     serving = (ROOT / "src" / "glyphlab" / "serving.py").read_text()
-    torch_adapter = (ROOT / "src" / "glyphlab" / "models" / "torch_adapter.py").read_text()
+    training = (ROOT / "src" / "glyphlab" / "models" / "training.py").read_text()
     if "log_model(name=" in serving:  # the name= argument (and logged models) came with MLflow 3
         assert floor("mlflow") >= Version("3.0")
-    if "weights_only=" in torch_adapter:  # Trainer.fit(weights_only=...) came with Lightning 2.6
+    if "ckpt_path=ckpt_path, weights_only=" in training:  # Trainer.fit(weights_only=...) came with Lightning 2.6
         assert floor("pytorch-lightning") >= Version("2.6")
     assert floor("optuna") >= Version("4.0")  # the sweeper's JournalFileBackend and Optuna 4 API
     assert "hydra-optuna-sweeper" not in _declared()  # it pins optuna<3

@@ -175,7 +175,8 @@ def test_patiences_scale_only_for_a_validation_split_under_patience_val_images()
     from helpers import compose
 
     from glyphlab.errors import ConfigError
-    from glyphlab.models.torch_adapter import TorchFamily, val_scaled_patience
+    from glyphlab.models.torch_adapter import TorchFamily
+    from glyphlab.models.training import val_scaled_patience
 
     assert val_scaled_patience(2, 78, 500) == round(2 * (500 / 78) ** 0.5) == 5
     assert val_scaled_patience(7, 78, 500) == round(7 * (500 / 78) ** 0.5) == 18
@@ -263,7 +264,7 @@ def test_callbacks_come_from_the_callbacks_group(tmp_path):
     from helpers import compose
 
     from glyphlab.errors import ConfigError
-    from glyphlab.models.torch_adapter import build_callbacks
+    from glyphlab.models.training import build_callbacks
 
     cfg = compose(["callbacks.early_stopping.patience=7", "~callbacks.mlflow_metrics",
                    "+callbacks.timer._target_=pytorch_lightning.callbacks.Timer", "+callbacks.timer.duration=00:01:00:00"])

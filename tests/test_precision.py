@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from helpers import TINY, all_runs, compose
-from glyphlab.models import torch_adapter
-from glyphlab.models.torch_adapter import resolve_precision
+from glyphlab.models import torch_adapter, training
+from glyphlab.models.training import resolve_precision
 
 
 def test_the_default_precision_is_auto():
@@ -17,7 +17,7 @@ def test_the_default_precision_is_auto():
 
 @pytest.mark.parametrize("native, expected", [(True, "bf16-mixed"), (False, "32-true")])
 def test_auto_on_a_cpu_follows_its_bf16_hardware(monkeypatch, native, expected):
-    monkeypatch.setattr(torch_adapter, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_precision("auto", "auto") == expected
     assert resolve_precision("auto", "cpu") == expected
@@ -25,7 +25,7 @@ def test_auto_on_a_cpu_follows_its_bf16_hardware(monkeypatch, native, expected):
 
 @pytest.mark.parametrize("native, expected", [(True, "bf16-mixed"), (False, "32-true")])
 def test_auto_on_a_cuda_gpu_follows_the_gpu_not_the_cpu(monkeypatch, native, expected):
-    monkeypatch.setattr(torch_adapter, "cpu_has_native_bf16", lambda: not native)
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: not native)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: native)
     assert resolve_precision("auto", "gpu") == expected
@@ -35,7 +35,7 @@ def test_auto_on_a_cuda_gpu_follows_the_gpu_not_the_cpu(monkeypatch, native, exp
 
 
 def test_a_precision_given_is_kept_whatever_the_hardware(monkeypatch):
-    monkeypatch.setattr(torch_adapter, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
     for given in ("32-true", "bf16-mixed", "16-mixed", 32):
         assert resolve_precision(given, "cpu") == given
 
@@ -44,7 +44,7 @@ def test_the_cpu_probe_reads_torchs_capabilities(monkeypatch):
     for caps, expected in (({"avx512_bf16": True}, True), ({"amx_bf16": True, "avx512_bf16": False}, True),
                            ({"avx512_f": True, "avx512_bf16": False, "amx_bf16": False}, False), ({}, False)):
         monkeypatch.setattr(torch.cpu, "get_capabilities", lambda caps=caps: caps)
-        assert torch_adapter.cpu_has_native_bf16() is expected
+        assert training.cpu_has_native_bf16() is expected
 
 
 @pytest.mark.slow
@@ -52,7 +52,7 @@ def test_the_cpu_probe_reads_torchs_capabilities(monkeypatch):
 def test_a_run_trains_in_the_chosen_precision_and_records_it(store, monkeypatch, native, expected):
     from glyphlab.experiment import run
 
-    monkeypatch.setattr(torch_adapter, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     used = []

@@ -246,7 +246,7 @@ def test_eight_parallel_jobs_on_the_sqlite_store(store, tmp_path):
 
 def test_ckpt_path_that_cannot_be_resumed_is_one_line(tmp_path):
     from glyphlab.errors import ConfigError
-    from glyphlab.models.torch_adapter import check_resume
+    from glyphlab.models.training import check_resume
 
     with pytest.raises(ConfigError, match="ckpt_path must be a Lightning checkpoint file, got .* \\(not a file\\)"):
         check_resume(tmp_path / "missing.ckpt", 5)

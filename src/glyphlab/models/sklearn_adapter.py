@@ -46,6 +46,8 @@ class SklearnFamily(Family):
                 clone(estimator).partial_fit(np.zeros((2, 4)), np.array([0, 1]), classes=np.array([0, 1]))
         except Exception as e:  # noqa: BLE001
             raise refused("model.estimator", cfg.model.estimator, e) from None
+        if cfg.model.get("init_from"):
+            estimator = self.logged_estimator(cfg.model.init_from, glyphs, workdir)
         history = []
         estimator = skl.fit(estimator, x_train, y_train, glyphs.images[val], glyphs.labels[val],
                             n_classes=glyphs.n_classes, max_epochs=cfg.model.max_epochs, patience=cfg.model.patience,
@@ -58,6 +60,17 @@ class SklearnFamily(Family):
         return Fitted(estimator, n_params, lambda images: skl.predict_proba(estimator, images),
                       metrics={"train/stopped_epoch": stopped, "train/best_epoch": best},
                       summary=f"stopped after epoch {stopped} ({how}), best epoch {best}")
+
+    def logged_estimator(self, uri, glyphs, workdir):
+        """``model.init_from``: the logged estimator, to train on from its weights (a warm start:
+        ``partial_fit`` goes on from them, with the logged estimator's own settings, not model.estimator's)."""
+        import skops.io
+
+        from glyphlab.models import pretrained
+
+        meta, files = pretrained.fetch(uri, workdir)
+        pretrained.check_fits(meta, glyphs, uri, self.name)
+        return skops.io.load(files["estimator"], trusted=SKOPS_TRUSTED)
 
     def save(self, model, cfg, glyphs, folder) -> tuple[dict, dict]:
         import skops.io

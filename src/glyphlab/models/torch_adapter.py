@@ -27,80 +27,98 @@ class TorchFamily(Family):
         check_at_least(cfg.model.get("members", 1), 1, "model.members")
 
     def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
-        import mlflow
         import torch
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.utils import instantiate
 
         from glyphlab import augment
-        from glyphlab.models.lit import (ExtraMetricsToMlflow, GlyphClassifier, TensorBatches, check_monitors,
-                                         predict_proba)
+        from glyphlab.models import training
+        from glyphlab.models.lit import GlyphClassifier, predict_proba
 
         torch.manual_seed(cfg.seed)
-        try:  # a value torch, Lightning or the net refuses: one line naming its key (errors.refused)
+        net = self.checked_net(cfg, glyphs)
+        if cfg.model.get("init_from"):
+            self.load_logged_weights(net, cfg, glyphs, workdir)
+        module = GlyphClassifier(net, self.checked_optimizer(cfg),
+                                 class_weights=None if weights is None else torch.from_numpy(weights),
+                                 augmenter=augment.build_augmenter(cfg.augmentation)
+                                 if cfg.augmentation.mode == "online" else None,
+                                 scheduler=cfg.model.get("scheduler"), plateau=training.plateau_config(cfg, len(val)))
+        train_batches, val_batches, passes = self.batches(cfg, glyphs, x_train, y_train, val)
+        metrics, summary = training.train(cfg, module, train_batches, val_batches, len(val), n_positions(glyphs),
+                                          workdir)
+        metrics.update({"train/passes_per_epoch": passes, "train/steps_per_epoch": len(train_batches)})
+        net = module.net.cpu()
+        return Fitted(net, sum(p.numel() for p in net.parameters()), lambda images: predict_proba(net, images),
+                      metrics, summary)
+
+    def checked_net(self, cfg, glyphs):
+        """``model.net`` built for the data and run once on a stand-in batch: a value torch or the net
+        refuses (``channels=[0, 8]``) is one line naming its key now, not an error in the middle of fit."""
+        import torch
+
+        try:
             net = self.build_net(cfg, glyphs)
-            net.eval()  # a net that builds but cannot run (channels=[0, 8]) fails here, not in fit
+            net.eval()
             with torch.no_grad():
                 net(torch.zeros(2, 1, *glyphs.images.shape[1:]))
             net.train()
         except Exception as e:  # noqa: BLE001
             raise refused("model.net", cfg.model.net, e) from None
+        return net
+
+    @staticmethod
+    def checked_optimizer(cfg):
+        """``model.optimizer``, a partial, tried now on a stand-in parameter rather than in the middle of fit."""
+        import torch
+        from hydra.utils import instantiate
+
         optimizer = instantiate(cfg.model.optimizer)
-        try:  # a partial: tried now on a stand-in parameter, not in the middle of fit
+        try:
             optimizer([torch.zeros(1, requires_grad=True)])
         except Exception as e:  # noqa: BLE001
             raise refused("model.optimizer", cfg.model.optimizer, e) from None
-        # A small validation split makes both patiences longer (model.patience_val_images): the plateau
-        # schedule's and early stopping's, in build_callbacks below.
-        val_images = cfg.model.get("patience_val_images")
-        plateau = dict(cfg.model.get("plateau") or {})
-        if "patience" in plateau:
-            plateau["patience"] = val_scaled_patience(plateau["patience"], len(val), val_images)
-        module = GlyphClassifier(net, optimizer,
-                                 class_weights=None if weights is None else torch.from_numpy(weights),
-                                 augmenter=augment.build_augmenter(cfg.augmentation)
-                                 if cfg.augmentation.mode == "online" else None,
-                                 scheduler=cfg.model.get("scheduler"), plateau=plateau)
-        # The budget is counted in optimizer steps, not passes: a small set passes over its data several
-        # times per epoch, so 8 epochs of 364 images are ~400 steps rather than 24, and early stopping's
-        # patience and the cosine schedule (over all planned steps) mean the same on every set.
+        return optimizer
+
+    @staticmethod
+    def batches(cfg, glyphs, x_train, y_train, val):
+        """The training and validation streams, and how many passes over the train split make an epoch.
+
+        The budget is counted in optimizer steps, not passes: a small set passes over its data several
+        times per epoch, so 8 epochs of 364 images are ~400 steps rather than 24, and early stopping's
+        patience and the cosine schedule (over all planned steps) mean the same on every set."""
+        import torch
+
+        from glyphlab.models.lit import TensorBatches
+
         per_pass = math.ceil(len(x_train) / cfg.model.batch_size)
         passes = max(1, round(cfg.model.get("min_epoch_steps", 0) / per_pass))
         train_batches = TensorBatches(torch.from_numpy(x_train), torch.from_numpy(y_train), cfg.model.batch_size,
                                       shuffle=True, seed=cfg.seed, passes=passes)
         val_batches = TensorBatches(torch.from_numpy(glyphs.images[val]), torch.from_numpy(glyphs.labels[val]),
                                     512, shuffle=False)
-        # Checkpoints go to the run's Hydra output dir: best.ckpt and last.ckpt after every epoch,
-        # interrupted.ckpt when Ctrl-C / SIGTERM stops training; `ckpt_path=` resumes from any.
-        root = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else str(workdir)
-        checkpoints = Path(root) / "checkpoints"
-        check_monitors(cfg, n_positions(glyphs))
-        callbacks = build_callbacks(cfg.get("callbacks"), checkpoints, len(val), val_images)
-        precision = resolve_precision(cfg.trainer.get("precision"), cfg.trainer.get("accelerator"))
+        return train_batches, val_batches, passes
+
+    def load_logged_weights(self, net, cfg, glyphs, workdir) -> None:
+        """``model.init_from``'s weights into ``net`` (:mod:`glyphlab.models.pretrained`). A logged single
+        net starts every member of a ``model.members`` ensemble; otherwise the run's ``model.net`` and
+        ``model.members`` must build the logged net, else one line says which keys differ."""
+        import torch
+
+        from glyphlab.models import pretrained
+
+        uri = cfg.model.init_from
+        meta, files = pretrained.fetch(uri, workdir)
+        pretrained.check_fits(meta, glyphs, uri, self.name)
+        state = torch.load(files["weights"], map_location="cpu", weights_only=True)
+        if hasattr(net, "nets") and not any(k.startswith("nets.") for k in state):
+            state = {f"nets.{i}.{k}": v for i in range(len(net.nets)) for k, v in state.items()}
         try:
-            trainer = instantiate(cfg.trainer, logger=ExtraMetricsToMlflow(), default_root_dir=root, callbacks=callbacks,
-                                  precision=precision)
-        except Exception as e:  # noqa: BLE001
-            raise refused("trainer", cfg.trainer, e) from None
-        ckpt_path = cfg.get("ckpt_path")
-        if ckpt_path is not None:
-            check_resume(ckpt_path, cfg.trainer.get("max_epochs"))
-        if trainer.is_global_zero:  # DDP: a process of rank ≥ 1 has no MLflow run (glyphlab.distributed)
-            mlflow.set_tags({"checkpoints": str(checkpoints), "precision": precision})
-            mlflow.log_params(effective_patiences(module, callbacks))   # what the run used, after the scaling
-        try:
-            trainer.fit(module, train_batches, val_batches, ckpt_path=ckpt_path, weights_only=True)
-        except SystemExit as e:
-            # Lightning answers Ctrl-C / SIGTERM (after its on_exception callbacks: interrupted.ckpt) with
-            # sys.exit(1); the interrupt goes on instead, so every family's ends the same way (experiment.main).
-            if isinstance(e.__context__, KeyboardInterrupt):
-                raise e.__context__ from None
-            raise
-        metrics, summary = keep_best(trainer, module)
-        metrics.update({"train/passes_per_epoch": passes, "train/steps_per_epoch": len(train_batches)})
-        net = module.net.cpu()
-        return Fitted(net, sum(p.numel() for p in net.parameters()), lambda images: predict_proba(net, images),
-                      metrics, summary)
+            net.load_state_dict(state)
+        except RuntimeError as e:
+            logged, mine = _net_keys(meta["net"]), _net_keys(self.net_kwargs(cfg, glyphs))
+            differ = ", ".join(f"{k} {logged.get(k)} (this run: {mine.get(k)})" for k in sorted({*logged, *mine})
+                               if logged.get(k) != mine.get(k)) or str(e).strip().splitlines()[0]
+            raise ConfigError(f"model.init_from {uri} is another net than this run's model.net: {differ}; "
+                              f"set those keys (model.net.*, model.members) as the logged model has them") from None
 
     @staticmethod
     def net_kwargs(cfg, glyphs) -> dict:
@@ -146,123 +164,13 @@ class TorchFamily(Family):
         return predict_proba
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX-BF16): there oneDNN's bf16
-    kernels beat float32 (BENCHMARKS.md, precision); elsewhere bf16 is emulated and no faster. torch's
-    own probe of the CPU (``torch.cpu.get_capabilities``), else the kernel's flags in /proc/cpuinfo."""
-    import torch
-
-    probe = getattr(torch.cpu, "get_capabilities", None)
-    if probe is not None:
-        capabilities = probe()
-        return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return False
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
-def resolve_precision(precision, accelerator="auto") -> str:
-    """``trainer.precision``, with ``auto`` made concrete: ``bf16-mixed`` on the device Lightning will
-    train on when it computes bf16 natively (a CUDA GPU with ``torch.cuda.is_bf16_supported()``, a CPU
-    with AVX512-BF16/AMX), ``32-true`` elsewhere (MPS, older CPUs). Any other value is kept as given."""
-    if str(precision) != "auto":
-        return precision
-    import torch
-
-    accelerator = str(accelerator or "auto")
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
-    if accelerator == "mps" or (accelerator == "auto" and torch.backends.mps.is_available()):
-        return "32-true"
-    return "bf16-mixed" if cpu_has_native_bf16() else "32-true"
-
-
-def val_scaled_patience(patience: int, n_val: int, val_images: int | None) -> int:
-    """``patience`` (epochs) counted as if the validation split had at least ``val_images`` images:
-    with ``n_val`` < ``val_images`` it is multiplied by sqrt(val_images / n_val), rounded.
-
-    Why: val/accuracy on n images moves in steps of 1/n and its noise grows as 1/sqrt(n), so on a
-    small split a lucky epoch sets a best that the next ones take longer to beat while the net still
-    improves; "N epochs without a better val/accuracy" then cuts the rate (and stops) too early
-    (experiments/datasets, issue #13). null or 0: the patience as configured."""
-    if not val_images or n_val <= 0 or n_val >= val_images:
-        return patience
-    return round(patience * math.sqrt(val_images / n_val))
-
-
-def effective_patiences(module, callbacks) -> dict:
-    """The patiences the run trains with, as MLflow params: ``train/plateau_patience`` (scheduler=plateau)
-    and ``train/early_stopping_patience`` (an EarlyStopping among the callbacks)."""
-    from pytorch_lightning.callbacks import EarlyStopping
-
-    params = {}
-    if module.scheduler == "plateau" and "patience" in module.plateau:
-        params["train/plateau_patience"] = module.plateau["patience"]
-    for callback in callbacks:
-        if isinstance(callback, EarlyStopping):
-            params["train/early_stopping_patience"] = callback.patience
-    return params
-
-
-def build_callbacks(cfg_callbacks, checkpoints: Path, n_val: int = 0, val_images: int | None = None) -> list:
-    """The ``callbacks`` group's Lightning callbacks (``_target_`` each; a ModelCheckpoint without
-    ``dirpath`` writes into ``checkpoints``; an EarlyStopping's patience scaled for a validation split of
-    ``n_val`` < ``val_images`` images, :func:`val_scaled_patience`), plus the one that saves ``interrupted.ckpt``."""
-    from hydra.utils import instantiate
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-
-    from glyphlab.models.lit import CheckpointOnInterrupt
-
-    callbacks = []
-    for name, node in (cfg_callbacks or {}).items():
-        if node is None:
-            continue
-        if "_target_" not in node:
-            raise ConfigError(f"callbacks.{name} must name a Lightning callback with _target_, got {dict(node)}")
-        try:
-            callback = instantiate(node, _convert_="all")
-        except Exception as e:  # noqa: BLE001 - a value Lightning refuses (mode=maximum): one line naming the key
-            raise refused(f"callbacks.{name}", node, e) from None
-        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-            callback.dirpath = str(checkpoints)
-        if isinstance(callback, EarlyStopping):
-            callback.patience = val_scaled_patience(callback.patience, n_val, val_images)
-        callbacks.append(callback)
-    return [*callbacks, CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")]
-
-
-def keep_best(trainer, module) -> tuple[dict, str]:
-    """Load the best validation epoch's weights into ``module`` (when a ModelCheckpoint monitored
-    something); returns the metrics and the words that say how training ended."""
-    import torch
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-
-    stopped = trainer.current_epoch - 1                 # the last epoch trained, counted from 0 as the metric steps
-    early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks)
-    how = "early stop" if early else "budget"
-    best = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor and c.best_model_path]
-    if not best:
-        return {"train/stopped_epoch": stopped}, f"stopped after epoch {stopped} ({how}), last epoch kept"
-    checkpoint = torch.load(best[0].best_model_path, map_location="cpu", weights_only=True)
-    module.load_state_dict(checkpoint["state_dict"])
-    metrics = {"train/stopped_epoch": stopped, "train/best_epoch": checkpoint["epoch"]}
-    return metrics, f"stopped after epoch {stopped} ({how}), best epoch {checkpoint['epoch']}"
-
-
-def check_resume(ckpt_path, max_epochs) -> None:
-    """``ckpt_path`` must be a Lightning checkpoint with epochs left to train: one line instead of
-    Lightning's error deep in ``fit``. The weights are memory-mapped, not read (Lightning reads them)."""
-    import torch
-
-    if not Path(ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} (not a file)")
-    try:
-        epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["epoch"]
-    except Exception as e:  # not a checkpoint, truncated, or from something else
-        raise ConfigError(f"ckpt_path must be a Lightning checkpoint file, got {ckpt_path} "
-                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'})") from e
-    if max_epochs is not None and max_epochs != -1 and max_epochs <= epoch:
-        raise ConfigError(f"ckpt_path {ckpt_path} was saved in epoch {epoch + 1}; trainer.max_epochs must be "
-                          f"larger than {epoch} to train on from it, got {max_epochs}")
+def _net_keys(net: dict) -> dict:
+    """A net's constructor arguments, flat: ``members`` and ``net`` (the class) beside ``model.net``'s keys."""
+    if "kwargs" in net:  # as glyph_model.json stores it: {"target": ..., "kwargs": {...}}
+        net = {"_target_": net["target"], **net["kwargs"]}
+    net = dict(net)
+    if net.get("_target_", "").endswith("ensemble.Ensemble"):
+        net["_target_"] = net.pop("member")
+    else:
+        net.setdefault("members", 1)
+    return {("net" if k == "_target_" else k): v for k, v in net.items()}

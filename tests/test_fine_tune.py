@@ -1,0 +1,165 @@
+"""Teaching a model a hand: ``data.extra_root`` (real drawings beside a synthetic set, split on their own and
+counted per split) and ``model.init_from`` (a run starting from a logged model's weights), with real tiny
+trainings in a real MLflow store."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from helpers import RUNES, TINY, TINY_SKLEARN, all_runs, compose, main_exit
+
+
+def drawings(root, counts: dict[str, int]):
+    """``root/<class>/<n>.png``: dark strokes on white paper, a different stroke per drawing."""
+    for cls, n in counts.items():
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            image = Image.new("L", (48, 48), 255)
+            ImageDraw.Draw(image).line([(8 + i, 6), (40 - i, 42)], fill=0, width=4)
+            image.save(root / cls / f"{i}.png")
+    return root
+
+
+def run_metrics(store, overrides):
+    from glyphlab.experiment import run
+
+    run(compose(overrides))
+    client, runs = all_runs(store)
+    return client, runs[0]
+
+
+def test_the_real_drawings_are_split_per_class_by_the_seed():
+    from glyphlab.data.extra import split_extra
+
+    labels = np.array([0] * 10 + [1] * 2 + [2] * 20)
+    train, val, test = split_extra(labels, 0.15, 0.15, seed=3)
+    assert [len(np.intersect1d(p, np.flatnonzero(labels == c))) for p in (train, val, test) for c in (0, 1, 2)] \
+        == [8, 2, 14, 1, 0, 3, 1, 0, 3]   # floor(n × fraction) to val and test; 2 drawings both train
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(labels)))
+    again = split_extra(labels, 0.15, 0.15, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again))
+    assert not np.array_equal(split_extra(labels, 0.15, 0.15, seed=4)[2], test)
+
+
+def test_extra_root_leaves_the_cache_key_of_the_synthetic_set_alone(tmp_path):
+    from omegaconf import OmegaConf
+
+    from glyphlab.data import cache_key
+
+    plain = OmegaConf.to_container(compose(["data=latin"]).data, resolve=True)
+    extra = OmegaConf.to_container(compose(["data=latin", f"data.extra_root={tmp_path}", "data.extra_repeats=3"]).data,
+                                   resolve=True)
+    assert cache_key(plain) == cache_key(extra)
+
+
+def test_a_run_trains_on_synthesis_plus_the_real_drawings_and_logs_how_many_each_split_has(store, tmp_path, caplog):
+    root = drawings(tmp_path / "mine", {RUNES[0]: 8, RUNES[1]: 2, "zz": 1, "q": 1})
+    client, logged = run_metrics(store, ["model=sklearn_mlp", *TINY_SKLEARN, "tracking.log_model=false",
+                                         f"data.extra_root={root}", "data.extra_repeats=3"])
+    metrics = logged.data.metrics
+    assert (metrics["data/extra_train"], metrics["data/extra_val"], metrics["data/extra_test"]) == (8, 1, 1)
+    synthetic_train = 24 * 24 - metrics["data/n_val"] + 1 - metrics["data/n_test"] + 1
+    assert metrics["data/n_train_original"] == synthetic_train + 8 * 3   # each real training drawing 3 times
+    named = [r.getMessage() for r in caplog.records if "extra_root" in r.getMessage()]
+    assert len(named) == 1 and "2 class(es) the data option does not have, not used: q zz" in named[0]
+
+
+@pytest.mark.parametrize("kind, line", [("missing", "does not exist; expected a folder of real drawings"),
+                                        ("empty", "is empty; expected real drawings as <class>/*.png"),
+                                        ("foreign", "has none of the data option's classes: it has a b")])
+def test_a_missing_empty_or_foreign_extra_root_is_one_line(store, tmp_path, capsys, kind, line):
+    root = tmp_path / "mine"
+    if kind == "empty":
+        root.mkdir()
+    elif kind == "foreign":
+        drawings(root, {"a": 2, "b": 2})
+    code, last = main_exit(["model=sklearn_mlp", *TINY_SKLEARN, f"data.extra_root={root}"], capsys)
+    assert code == 2 and last.startswith("glyphlab: error: data.extra_root") and line in last
+
+
+@pytest.fixture
+def logged_cnn(store, tmp_path):
+    """The runs:/ URI of a tiny logged cnn on runes, and its weights as logged."""
+    import torch
+
+    from glyphlab.models import pretrained
+
+    client, base = run_metrics(store, ["model=cnn", *TINY])
+    uri = f"runs:/{base.info.run_id}/model"
+    _, files = pretrained.fetch(uri, tmp_path)
+    return uri, torch.load(files["weights"], weights_only=True)
+
+
+@pytest.fixture
+def first_weights(monkeypatch):
+    """The net's state_dict as training starts, for every torch fit of the test."""
+    from glyphlab.models import training
+
+    seen, train = [], training.train
+
+    def watched(cfg, module, *args, **kwargs):
+        seen.append({k: v.clone() for k, v in module.net.state_dict().items()})
+        return train(cfg, module, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train", watched)
+    return seen
+
+
+def test_a_run_starts_from_the_weights_of_a_logged_model(store, first_weights, logged_cnn):
+    import torch
+
+    uri, logged = logged_cnn
+    client, tuned = run_metrics(store, ["model=cnn", *TINY, "seed=1", f"model.init_from={uri}"])
+    start = first_weights[-1]
+    assert start.keys() == logged.keys() and all(torch.equal(start[k], logged[k]) for k in logged)
+    assert tuned.data.params["model.init_from"] == uri
+    assert len(first_weights) == 2   # the logged run itself started elsewhere: its weights were trained
+    assert not all(torch.equal(first_weights[0][k], logged[k]) for k in logged if k.endswith("weight"))
+
+
+def test_a_logged_single_net_starts_every_member_of_an_ensemble(store, logged_cnn, first_weights):
+    import torch
+
+    uri, logged = logged_cnn
+    run_metrics(store, ["model=cnn", *TINY, "model.members=2", "tracking.log_model=false", f"model.init_from={uri}"])
+    start = first_weights[-1]
+    assert all(torch.equal(start[f"nets.{i}.{k}"], logged[k]) for i in (0, 1) for k in logged)
+
+
+@pytest.mark.parametrize("overrides, line", [
+    (["data=latin", "data.charset=abc", "data.samples_per_class=8"],
+     "was trained on other classes: expected the data's 3 (a b c), found 24; not in the model: a b c; only in "),
+    (["data.image_size=20"], "does not fit this run's data: image_size 16 (this run's data: 20)"),
+    (["model.net.hidden=64"], "is another net than this run's model.net: hidden 128 (this run: 64); set those"),
+    (["model=sklearn_mlp"], "is a torch model (cnn); this run trains a sklearn model"),
+])
+def test_a_logged_model_that_does_not_fit_is_one_line(store, logged_cnn, capsys, overrides, line):
+    uri, _ = logged_cnn
+    code, last = main_exit(["model=cnn", *TINY, *overrides, f"++model.init_from={uri}"], capsys)
+    assert code == 2 and last.startswith(f"glyphlab: error: model.init_from {uri} ") and line in last
+
+
+def test_a_uri_that_is_no_glyphlab_model_is_one_line(store, tmp_path, capsys):
+    code, last = main_exit(["model=cnn", *TINY, f"model.init_from={tmp_path}"], capsys)
+    assert code == 2 and "is not a glyphlab model: no glyph_model.json in it" in last
+    code, last = main_exit(["model=cnn", *TINY, "model.init_from=runs:/0123456789abcdef/model"], capsys)
+    assert code == 2 and "model.init_from runs:/0123456789abcdef/model cannot be loaded" in last
+
+
+def test_sklearn_mlp_warm_starts_from_a_logged_estimator_of_the_same_classes(store, tmp_path, monkeypatch):
+    import skops.io
+
+    from glyphlab.models import pretrained
+    from glyphlab.models import sklearn as skl
+    from glyphlab.models.sklearn_adapter import SKOPS_TRUSTED
+
+    _, base = run_metrics(store, ["model=sklearn_mlp", *TINY_SKLEARN])
+    uri = f"runs:/{base.info.run_id}/model"
+    _, files = pretrained.fetch(uri, tmp_path)
+    logged = skops.io.load(files["estimator"], trusted=SKOPS_TRUSTED)
+    started, fit = [], skl.fit
+    monkeypatch.setattr(skl, "fit", lambda estimator, *a, **k: started.append(
+        [w.copy() for w in getattr(estimator, "coefs_", [])]) or fit(estimator, *a, **k))
+    run_metrics(store, ["model=sklearn_mlp", *TINY_SKLEARN, "seed=1", f"model.init_from={uri}"])
+    assert len(started[0]) == len(logged.coefs_) and all(np.array_equal(a, b) for a, b in zip(started[0], logged.coefs_))
