@@ -17,7 +17,7 @@ TINY_TRIAL = ["data.samples_per_class=12", "data.image_size=16", "trainer.max_ep
 def test_sweep_syntax_becomes_optuna_distributions():
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    from glyphlab.sweeper import search_space
+    from glyphlab.hparams_search import search_space
 
     params = OmegaConf.create({"model.optimizer.lr": "tag(log, interval(0.0003, 0.01))",
                                "model.net.dropout": "interval(0.0, 0.5)",
@@ -66,6 +66,6 @@ def test_pruned_trial_stops_early_and_the_study_resumes(store, tmp_path):
 
     # The job's run.log holds glyphlab's lines (the pruning, the summary); Lightning's tips are gone.
     log = (tmp_path / "a" / "0" / "run.log").read_text(encoding="utf-8")
-    assert "[glyphlab.sweeper][INFO] - glyphlab: Optuna trial 0 pruned after epoch 0" in log
+    assert "[glyphlab.hparams_search][INFO] - glyphlab: Optuna trial 0 pruned after epoch 0" in log
     assert f"MLflow run {children['0'].info.run_id}" in log and "test/accuracy" in log
     assert "Tip:" not in log and "Tip:" not in p.stdout + p.stderr

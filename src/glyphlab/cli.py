@@ -31,17 +31,18 @@ def config_path() -> str:
     return str(checkout_conf) if (checkout_conf / "config.yaml").is_file() else PACKAGED_CONF
 
 
-def _experiment(cfg) -> float:
-    from glyphlab.experiment import main as run_experiment  # imported here so --cfg/--help stay fast
+def _job(cfg) -> float:
+    """Hydra's task function: one experiment (each job of a sweep)."""
+    from glyphlab import experiment  # imported here so --cfg/--help stay fast
 
-    return run_experiment(cfg)
+    return experiment.main(cfg)
 
 
-def run_experiment(conf: str | None = None) -> None:
+def run_hydra(conf: str | None = None) -> None:
     """One experiment or a sweep: Hydra reads the overrides from ``sys.argv``."""
     import hydra
 
-    hydra.main(version_base="1.3", config_path=conf or config_path(), config_name="config")(_experiment)()
+    hydra.main(version_base="1.3", config_path=conf or config_path(), config_name="config")(_job)()
 
 
 def main(argv: list[str] | None = None, conf: str | None = None) -> int | None:
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None, conf: str | None = None) -> int | None:
     if argv is not None:  # Hydra parses sys.argv itself
         sys.argv = [sys.argv[0], *args]
     try:
-        run_experiment(conf)
+        run_hydra(conf)
     except KeyboardInterrupt as e:  # a sweep that Ctrl-C or SIGTERM stopped (a single run exits in experiment.main)
         from glyphlab.errors import Interrupted
 

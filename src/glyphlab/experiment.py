@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from glyphlab import data as datasets
 from glyphlab import phases
 from glyphlab.errors import GlyphlabError, Interrupted, check_image_size, check_split
-from glyphlab.steps import (augmented_train, class_weights, evaluate_elsewhere, evaluate_test, limit_threads,
+from glyphlab.steps import (augmented_train, class_weights, evaluate_eval_data, evaluate_test, limit_threads,
                             load_eval_data, seed_everything)
 
 log = logging.getLogger(__name__)
@@ -84,10 +84,10 @@ def run(cfg: DictConfig) -> float:
         glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
         train, val, test = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
         # eval_data is loaded and its classes matched to the model's now, not after a whole training.
-        elsewhere = load_eval_data(cfg, glyphs) if cfg.get("eval_data") else None
+        eval_set = load_eval_data(cfg, glyphs) if cfg.get("eval_data") else None
         log_dataset(cfg.data, glyphs, "training", cfg.cache_dir)  # the runs table's Dataset column
-        if elsewhere is not None:
-            log_dataset(cfg.eval_data, elsewhere[0], "evaluation", cfg.cache_dir)
+        if eval_set is not None:
+            log_dataset(cfg.eval_data, eval_set[0], "evaluation", cfg.cache_dir)
         phases.mark("data_ready")
 
         # 2. Augmentation: offline copies of the train split (online happens per batch in training).
@@ -115,7 +115,7 @@ def run(cfg: DictConfig) -> float:
                         **fitted.metrics})
         mlflow.log_metrics(metrics)
         if cfg.get("eval_data"):
-            metrics.update(evaluate_elsewhere(cfg, glyphs, fitted.predict_proba, tmp, train, elsewhere))
+            metrics.update(evaluate_eval_data(cfg, glyphs, fitted.predict_proba, tmp, train, eval_set))
 
         # 5. The model itself, as a pyfunc that takes raw images (its preprocessing goes with it).
         model_uri = None
@@ -161,9 +161,9 @@ def print_summary(cfg, metrics: dict, run_id: str, training: str = "", model_uri
                      f"on {cfg.eval_data.name} ({metrics['eval/n_classes_present']} classes present)")
     lines.append(f"MLflow run {run_id}")
     if model_uri:
-        elsewhere = f" --tracking-uri {uri}" if cfg.tracking.get("uri") else ""
+        store_option = f" --tracking-uri {uri}" if cfg.tracking.get("uri") else ""
         lines.append(f"model {model_uri}  (also runs:/{run_id}/model)")
-        lines.append(f"draw on it: glyphlab draw --model {model_uri}{elsewhere}")
+        lines.append(f"draw on it: glyphlab draw --model {model_uri}{store_option}")
     link = ui_link(uri, experiment_id) if experiment_id is not None else None
     if uri.startswith(("http://", "https://")):
         lines.append(f"open it: {link or uri}")

@@ -18,7 +18,7 @@ from glyphlab import usable_cores
 from glyphlab.data import GlyphSet
 from glyphlab.errors import ConfigError, DataError
 
-log = logging.getLogger("glyphlab.experiment")  # the run's lines under one name in its run.log
+log = logging.getLogger(__name__)
 
 
 def augmented_train(cfg, family, glyphs: GlyphSet, train, tmp: Path):
@@ -185,14 +185,14 @@ def load_eval_data(cfg, glyphs: GlyphSet) -> tuple[GlyphSet, np.ndarray, np.ndar
     return other, keep, mapping[other.labels[keep]]
 
 
-def evaluate_elsewhere(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarray, elsewhere) -> dict:
-    """Test the trained model on ``eval_data`` (``elsewhere``, from :func:`load_eval_data`);
+def evaluate_eval_data(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarray, eval_set) -> dict:
+    """Test the trained model on ``eval_data`` (``eval_set``, from :func:`load_eval_data`);
     ``train``: the training split's indices into ``glyphs``, shown beside the worst-read eval classes."""
     import mlflow
 
     from glyphlab import evaluate
 
-    other, keep, y_true = elsewhere
+    other, keep, y_true = eval_set
     pred = proba(other.images[keep]).argmax(-1)
     metrics = evaluate.classification_metrics(y_true, pred, glyphs.classes, "eval")
     if absent := evaluate.note_absent_classes(y_true, glyphs.classes, "eval", f"eval_data ({cfg.eval_data.name})"):

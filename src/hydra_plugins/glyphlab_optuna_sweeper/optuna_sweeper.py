@@ -6,7 +6,7 @@ pruner stops unpromising trials early. Hydra's sweep syntax is kept: ``choice(..
 ``tag(log, interval(a, b))``, ``range(...)``, one value to fix a key.
 
 This module is imported by Hydra's plugin scan at every start, so it holds only the config and a
-thin class; the work (and the Optuna import) is in :mod:`glyphlab.sweeper`.
+thin class; the work (and the Optuna import) is in :mod:`glyphlab.hparams_search`.
 """
 # (No `from __future__ import annotations`: Hydra's plugin scan runs this module before it is in
 # sys.modules, and dataclasses then cannot resolve string annotations.)
@@ -52,6 +52,6 @@ class OptunaSweeper(Sweeper):
                                                                 task_function=task_function)
 
     def sweep(self, arguments: List[str]) -> Any:
-        from glyphlab.sweeper import run_study
+        from glyphlab.hparams_search import run_study
 
         return run_study(self.launcher, self.config, arguments, **self.settings)
