@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from glyphlab import data as datasets
 from glyphlab import phases
+from glyphlab.data import extra
 from glyphlab.errors import GlyphlabError, Interrupted, check_image_size, check_split
 from glyphlab.steps import (augmented_train, class_weights, evaluate_eval_data, evaluate_test, limit_threads,
                             load_eval_data, seed_everything)
@@ -93,7 +94,8 @@ def run(cfg: DictConfig) -> float:
         # 2. Augmentation: offline copies of the train split (online happens per batch in training).
         x_train, y_train = augmented_train(cfg, family, glyphs, train, tmp)
         mlflow.log_metrics({"data/n_train": len(x_train), "data/n_train_original": len(train),
-                            "data/n_val": len(val), "data/n_test": len(test), "data/n_classes": glyphs.n_classes})
+                            "data/n_val": len(val), "data/n_test": len(test), "data/n_classes": glyphs.n_classes,
+                            **extra.counts(glyphs, train, val, test)})   # data.extra_root: real images per split
         if prototypes := glyphs.meta.get("prototypes"):  # synthetic sets: ways of writing each class
             mlflow.log_dict(prototypes, "prototypes.json")
             mlflow.log_metric("data/min_prototypes", min(prototypes.values()))
