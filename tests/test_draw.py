@@ -1,6 +1,7 @@
 """The drawing page, driven in real headless Chromium: a rune drawn on the canvas with the mouse (and
 one with a finger) comes back as the model's top answer; the collect page saves drawings of two runes
-that a run with data=folder then trains on; and the `python -m glyphlab.draw` command.
+that runs then train on (data=folder alone, and synthetic runes + data.extra_root); and the
+`python -m glyphlab.draw` command.
 
 Needs Debian's chromium (`apt-get install chromium`, done by .ci/run) and the `playwright` pip
 package, which drives it; Playwright's own browser downloads are never used. Leaves a screenshot
@@ -196,13 +197,20 @@ def test_collect_two_runes_in_the_browser_then_train_on_them(browser, collect_ur
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "collect.png"))
 
-    uri, run_id = logged_run(tmp_path / "run", ["data=folder", f"data.root={root}", "model=cnn", "data.image_size=16",
-                                                "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
-                                                "tracking.log_model=false", "split.val=0.25", "split.test=0.25"])
+    alone = trained(tmp_path / "alone", "data=folder", f"data.root={root}", "split.val=0.25", "split.test=0.25")
+    assert alone["data/n_classes"] == 2 and alone["data/n_train"] + alone["data/n_val"] + alone["data/n_test"] == 8
+    beside = trained(tmp_path / "beside", "data=runes", "data.samples_per_class=12", f"data.extra_root={root}")
+    assert beside["data/n_classes"] == 24                 # synthesis of all 24 runes, plus the 8 drawings
+    assert sum(beside[f"data/extra_{part}"] for part in ("train", "val", "test")) == 8 and beside["data/extra_train"] > 0
+
+
+def trained(tmp, *overrides) -> dict:
+    """The metrics of a real, tiny cnn run of ``overrides``; it has test/accuracy."""
+    uri, _ = logged_run(tmp, ["model=cnn", "data.image_size=16", "trainer.max_epochs=2",
+                              "trainer.enable_progress_bar=false", "tracking.log_model=false", *overrides])
     [run] = all_runs(uri)[1]
-    assert run.data.metrics["data/n_classes"] == 2
-    assert run.data.metrics["data/n_train"] + run.data.metrics["data/n_val"] + run.data.metrics["data/n_test"] == 8
     assert "test/accuracy" in run.data.metrics
+    return run.data.metrics
 
 
 def http(url, data=None, content_type="image/png"):
