@@ -42,6 +42,21 @@ def test_the_real_drawings_are_split_per_class_by_the_seed():
     assert not np.array_equal(split_extra(labels, 0.15, 0.15, seed=4)[2], test)
 
 
+def test_the_built_set_keeps_its_own_split_and_the_drawings_come_after_it(tmp_path):
+    from glyphlab.data import GlyphSet, split
+    from glyphlab.data.extra import add_drawings, counts
+
+    images = np.random.default_rng(0).integers(0, 255, (60, 16, 16), dtype=np.uint8)
+    glyphs = GlyphSet(images, np.repeat(np.arange(3), 20), list("abc"))
+    both = add_drawings(glyphs, {"extra_root": str(drawings(tmp_path, {"a": 8, "b": 1})), "extra_repeats": 4},
+                        0.15, 0.15, seed=0)
+    before, after = split(glyphs, 0.15, 0.15, 0), split(both, 0.15, 0.15, 0)
+    assert all(np.array_equal(b, a[a < 60]) for b, a in zip(before, after))
+    assert [len(a[a >= 60]) for a in after] == [(6 + 1) * 4, 1, 1]   # a: 6 train, 1 val, 1 test; b: 1 train
+    assert counts(both) == {"data/extra_train": 7, "data/extra_val": 1, "data/extra_test": 1}
+    assert add_drawings(glyphs, {"extra_root": None}, 0.15, 0.15, seed=0) is glyphs
+
+
 def test_extra_root_leaves_the_cache_key_of_the_synthetic_set_alone(tmp_path):
     from omegaconf import OmegaConf
 

@@ -45,12 +45,14 @@ def train_only(cfg: DictConfig) -> float:
     from glyphlab import augment
     from glyphlab import data as datasets
     from glyphlab import models
+    from glyphlab.data import extra
     from glyphlab.steps import class_weights, limit_threads, seed_everything
 
     family = models.family(cfg.model.adapter)
     limit_threads(cfg.get("threads"), with_torch=True)
     seed_everything(cfg.seed)
     glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
+    glyphs = extra.add_drawings(glyphs, cfg.data, cfg.split.val, cfg.split.test, cfg.seed)
     train, val, _ = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
     # inflate returns online-mode data unchanged: the same arrays rank 0's augmented_train yields
     x_train, y_train = augment.inflate(glyphs.images[train], glyphs.labels[train], cfg.augmentation, cfg.seed)

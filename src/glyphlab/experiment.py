@@ -83,6 +83,7 @@ def run(cfg: DictConfig) -> float:
         mlflow.set_tag("threads", threads)
         # 1. Data: the glyph set and its seeded stratified split, the same for every model.
         glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
+        glyphs = extra.add_drawings(glyphs, cfg.data, cfg.split.val, cfg.split.test, cfg.seed)  # data.extra_root
         train, val, test = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
         # eval_data is loaded and its classes matched to the model's now, not after a whole training.
         eval_set = load_eval_data(cfg, glyphs) if cfg.get("eval_data") else None
@@ -95,7 +96,7 @@ def run(cfg: DictConfig) -> float:
         x_train, y_train = augmented_train(cfg, family, glyphs, train, tmp)
         mlflow.log_metrics({"data/n_train": len(x_train), "data/n_train_original": len(train),
                             "data/n_val": len(val), "data/n_test": len(test), "data/n_classes": glyphs.n_classes,
-                            **extra.counts(glyphs, train, val, test)})   # data.extra_root: real images per split
+                            **extra.counts(glyphs)})   # data.extra_root: real images per split
         if prototypes := glyphs.meta.get("prototypes"):  # synthetic sets: ways of writing each class
             mlflow.log_dict(prototypes, "prototypes.json")
             mlflow.log_metric("data/min_prototypes", min(prototypes.values()))

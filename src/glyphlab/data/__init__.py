@@ -148,10 +148,6 @@ def load(cfg: dict, cache_dir: str | os.PathLike | None = None) -> GlyphSet:
         raise DataError(f"normalize must be null or box, got {cfg.get('normalize')!r} (data.normalize or "
                         f"eval_data.normalize, data set {cfg.get('name', '?')})")
     glyphs = _load(cfg, cache_dir)
-    if cfg.get("extra_root"):  # real drawings beside the built set, after its cache (glyphlab.data.extra)
-        from glyphlab.data import extra
-
-        glyphs = extra.add(glyphs, cfg["extra_root"], cfg.get("extra_repeats", 1))
     if cfg.get("normalize") == "box":
         glyphs.images = normalize_box(glyphs.images)
     return glyphs
@@ -220,21 +216,8 @@ def _read(path: Path) -> GlyphSet:
 def split(glyphs: GlyphSet, val_fraction: float, test_fraction: float, seed: int):
     """Seeded, stratified train/val/test split, shared by every model family.
 
-    Returns three index arrays (int64). A set with a fixed ``split`` keeps it. Real drawings appended
-    by ``data.extra_root`` are split on their own (:func:`glyphlab.data.extra.split_extra`), their
-    training indices repeated ``data.extra_repeats`` times.
+    Returns three index arrays (int64). A set with a fixed ``split`` keeps it.
     """
-    if extra := glyphs.meta.get("extra"):
-        from glyphlab.data.extra import split_extra
-
-        start = extra["start"]
-        built = GlyphSet(glyphs.images[:start], glyphs.labels[:start], glyphs.classes,
-                         None if glyphs.split is None else glyphs.split[:start],
-                         {k: v for k, v in glyphs.meta.items() if k != "extra"})
-        parts = split(built, val_fraction, test_fraction, seed)
-        real = [start + p for p in split_extra(glyphs.labels[start:], val_fraction, test_fraction, seed)]
-        return (np.sort(np.concatenate([parts[0], np.repeat(real[0], extra["repeats"])])),
-                *(np.concatenate([parts[k], real[k]]) for k in (1, 2)))
     present = np.unique(glyphs.labels)
     if len(present) < 2:  # a "classifier" of one class scores 1.0 on anything and learns nothing
         names = " ".join(str(glyphs.classes[c]) for c in present) or "none"

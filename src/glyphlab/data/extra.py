@@ -2,9 +2,10 @@
 synthesis also learns a hand it has a few drawings of (``glyphlab draw --collect DIR`` writes one).
 
 The folder has the ``data=folder`` layout (``DIR/<class>/*.png``) and is read by the same reader
-(:func:`glyphlab.data.folder.read_folder`) at the set's image size. Its images are appended after the
-built (possibly cached) set, so the set's cache key never depends on them. They are split apart from
-the built set by :func:`split_extra` (seeded, per class), and their training part is repeated
+(:func:`glyphlab.data.folder.read_folder`) at the set's image size and normalisation. Its images are
+appended after the built (possibly cached) set, so the set's cache key never depends on them. The
+result carries a fixed split (``GlyphSet.split``): the built set's own seeded stratified split, and the
+drawings split apart by :func:`split_extra` (seeded, per class), their training part appended
 ``data.extra_repeats`` times so a handful of drawings weigh against hundreds of synthetic ones.
 """
 from __future__ import annotations
@@ -20,16 +21,20 @@ from glyphlab.data import DataError, GlyphSet
 log = logging.getLogger(__name__)
 
 
-def add(glyphs: GlyphSet, root, repeats: int = 1) -> GlyphSet:
-    """``glyphs`` with the images of the folder ``root`` appended, classes matched by name.
+def add_drawings(glyphs: GlyphSet, data_cfg, val_fraction: float, test_fraction: float, seed: int) -> GlyphSet:
+    """``glyphs`` (the set ``data_cfg`` built) with ``data_cfg.extra_root``'s drawings and a fixed split;
+    ``glyphs`` itself without ``extra_root``. ``split.val``, ``split.test`` and ``seed`` are the run's.
 
-    Classes of ``root`` that ``glyphs`` lacks are dropped with one warning naming them; a missing or
-    empty folder, or one with none of the set's classes, is a :class:`DataError`. The result's
-    ``meta["extra"]`` says where the appended images start (``start``), the folder, ``repeats`` and a
-    digest of the images (for the logged dataset's identity).
+    Classes are matched by name; classes of the folder that ``glyphs`` lacks are dropped with one warning
+    naming them; a missing or empty folder, or one with none of the set's classes, is a :class:`DataError`.
+    ``meta["extra"]`` holds the folder, ``repeats``, the drawings per split (``counts``) and a digest.
     """
+    from glyphlab.data import normalize_box, split
     from glyphlab.data.folder import read_folder, shown
 
+    root, repeats = data_cfg.get("extra_root"), data_cfg.get("extra_repeats", 1)
+    if not root:
+        return glyphs
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise DataError(f"data.extra_repeats must be an integer of at least 1, got {repeats!r}")
     path = Path(str(root)).expanduser()
@@ -40,23 +45,36 @@ def add(glyphs: GlyphSet, root, repeats: int = 1) -> GlyphSet:
     if not any(p.is_file() for p in path.rglob("*")):
         raise DataError(f"data.extra_root {shown(path)} is empty; expected real drawings as <class>/*.png")
     real = read_folder(path, image_size=glyphs.image_size)
-    index = {name: i for i, name in enumerate(glyphs.classes)}
+    images, labels = _known(real, glyphs.classes, shown(path))
+    if data_cfg.get("normalize") == "box":  # as the built set was (glyphlab.data.load)
+        images = normalize_box(images)
+    fixed = np.empty(len(glyphs), np.int8)   # the built set's own split, kept (as data.split gives it)
+    for k, part in enumerate(split(glyphs, val_fraction, test_fraction, seed)):
+        fixed[part] = k
+    real_train, real_val, real_test = split_extra(labels, val_fraction, test_fraction, seed)
+    added = np.concatenate([np.tile(real_train, repeats), real_val, real_test])   # indices into the drawings
+    fixed = np.concatenate([fixed, np.repeat(np.int8([0, 1, 2]), [len(real_train) * repeats, len(real_val),
+                                                                 len(real_test)])])
+    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:16]
+    counts = {f"data/extra_{name}": len(p) for name, p in zip(("train", "val", "test"), (real_train, real_val, real_test))}
+    meta = {**glyphs.meta, "extra": {"root": shown(path), "repeats": repeats, "counts": counts, "digest": digest}}
+    return GlyphSet(np.concatenate([glyphs.images, images[added]]), np.concatenate([glyphs.labels, labels[added]]),
+                    glyphs.classes, fixed, meta)
+
+
+def _known(real: GlyphSet, classes: list[str], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The images of ``real`` whose class is among ``classes``, labelled as indices into ``classes``."""
+    index = {name: i for i, name in enumerate(classes)}
     unknown = [name for name in real.classes if name not in index]
     if len(unknown) == len(real.classes):
-        raise DataError(f"data.extra_root {shown(path)} has none of the data option's classes: it has "
-                        f"{' '.join(real.classes[:30])}; the data option has {' '.join(glyphs.classes[:30])}")
+        raise DataError(f"data.extra_root {where} has none of the data option's classes: it has "
+                        f"{' '.join(real.classes[:30])}; the data option has {' '.join(classes[:30])}")
     if unknown:
         log.warning("glyphlab: data.extra_root %s: %d class(es) the data option does not have, not used: %s",
-                    shown(path), len(unknown), " ".join(unknown))
+                    where, len(unknown), " ".join(unknown))
     keep = np.isin(real.labels, [i for i, name in enumerate(real.classes) if name in index])
     mapping = np.array([index.get(name, -1) for name in real.classes])
-    images, labels = real.images[keep], mapping[real.labels[keep]]
-    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:16]
-    split = None if glyphs.split is None else np.concatenate([glyphs.split, np.full(len(images), -1, np.int8)])
-    meta = {**glyphs.meta, "extra": {"root": shown(path), "start": len(glyphs), "repeats": repeats,
-                                     "digest": digest, "n_unknown_classes": len(unknown)}}
-    return GlyphSet(np.concatenate([glyphs.images, images]), np.concatenate([glyphs.labels, labels]),
-                    glyphs.classes, split, meta)
+    return real.images[keep], mapping[real.labels[keep]]
 
 
 def split_extra(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int):
@@ -75,12 +93,7 @@ def split_extra(labels: np.ndarray, val_fraction: float, test_fraction: float, s
     return tuple(np.sort(np.asarray(p, dtype=np.int64)) for p in parts)
 
 
-def counts(glyphs: GlyphSet, train, val, test) -> dict:
-    """How many real (``data.extra_root``) images each split has, as run metrics
-    (``data/extra_train`` counts distinct drawings, before ``data.extra_repeats``); {} without extra."""
-    extra = glyphs.meta.get("extra")
-    if not extra:
-        return {}
-    start = extra["start"]
-    return {f"data/extra_{name}": int(len(np.unique(part[part >= start])))
-            for name, part in (("train", train), ("val", val), ("test", test))}
+def counts(glyphs: GlyphSet) -> dict:
+    """How many real (``data.extra_root``) drawings each split has, as run metrics (``data/extra_train``:
+    distinct drawings, before ``data.extra_repeats``); {} without extra_root."""
+    return dict(glyphs.meta.get("extra", {}).get("counts", {}))

@@ -7,6 +7,7 @@ Only the description is logged (shape, dtype, size), never the images.
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
@@ -31,5 +32,11 @@ def log_dataset(cfg_data, glyphs, context: str, cache_dir=None) -> None:
     with warnings.catch_warnings():  # MLflow registers two equal sources for file URIs and says so
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
         dataset = mlflow.data.from_numpy(glyphs.images, targets=glyphs.labels, source=source, name=name,
-                                         digest=cache_key(cfg))
+                                         digest=_digest(cache_key(cfg), glyphs))
     mlflow.log_input(dataset, context=context)
+
+
+def _digest(key: str, glyphs) -> str:
+    """The set's identity: its cache key, and the drawings data.extra_root added (glyphlab.data.extra)."""
+    drawings = glyphs.meta.get("extra", {}).get("digest")
+    return key if drawings is None else hashlib.sha256(f"{key}+{drawings}".encode()).hexdigest()[:16]
