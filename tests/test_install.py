@@ -62,7 +62,7 @@ def test_wheel_holds_every_module_and_config(wheel):
     modules = {p.relative_to(ROOT / "src").as_posix() for p in (ROOT / "src").rglob("*.py")}  # hydra_plugins too
     configs = {f"glyphlab/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
     assert modules - names == set() and configs - names == set()
-    assert "glyphlab/draw.html" in names
+    assert {"glyphlab/draw.html", "glyphlab/collect.html"} <= names
     entry_points = zipfile.ZipFile(wheel).read(f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}"
                                                ".dist-info/entry_points.txt").decode()
     assert "glyphlab = glyphlab.cli:entry" in entry_points
