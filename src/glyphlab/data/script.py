@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from glyphlab.data import GlyphSet
+from glyphlab.data.font_images import FONT_SUFFIXES
+from glyphlab.data.sources.fonts import RENDER_PX
 from glyphlab.errors import DataError
 
-FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 MAX_FONTS = 16           # discovered fonts used per character at most (handwriting faces first, the rest spread)
-RENDER_PX = 96           # em size of the rendering that is thinned (as sources.fonts)
 # Named sets: Unicode blocks (their letters) and a few alphabets; data.charset=<name>.
 NAMED: dict[str, str | list[tuple[int, int]]] = {
     "latin_upper": [(0x41, 0x5A)], "latin_lower": [(0x61, 0x7A)], "digits": [(0x30, 0x39)],
