@@ -19,7 +19,7 @@ from glyphlab.data import GlyphSet
 from glyphlab.errors import DataError, check_image_size
 
 # Draw at this multiple of the image size, then box-average down: smooth edges after rotation.
-# 2 looks the same as 4 at 28-32 px and renders about 3x faster (Pillow's rotate dominates).
+# 2 looks the same as 4 at 28-32 px and renders faster (Pillow's rotate dominates).
 SUPERSAMPLE = 2
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 

@@ -28,11 +28,11 @@ SETS = {"images_background": True, "images_evaluation": False}  # set name prefi
 MAX_ENTRY_BYTES = 16 * 2**20
 # class_names="letters": the letters of the alphabets glyphlab has synthetic sets for, in character01.. order
 # (checked by eye against the drawings), so a model trained on data=latin or data=greek reads them by name.
-# Katakana: the gojūon without ケ, as in Omniglot's small2 set (checked by eye; ../shared/README.md).
+# Katakana: the gojūon without ケ, as in Omniglot's small2 set (checked by eye against the drawings).
 LETTERS = {"Latin": "abcdefghijklmnopqrstuvwxyz", "Greek": "αβγδεζηθικλμνξοπρστυφχψω",
            "Japanese_(katakana)": "アイウエオカキクコサシスセソタチツテトナニヌネノ"
                                   "ハヒフヘホマミムメモヤユヨラリルレロワヰヱヲン",
-           # data=script (#28), checked on contact sheets (four drawers' drawings of each characterNN beside the
+           # data=script, checked on contact sheets (four drawers' drawings of each characterNN beside the
            # font's glyph; experiments/script_fonts/contact_sheet.py): Korean = the 21 vowels ㅏ..ㅣ in Unicode
            # order, then the 19 consonants ㄱ..ㅎ without the clusters (Hangul Compatibility Jamo); Early_Aramaic
            # = the 22 letters alef..taw drawn in the old (Phoenician-like) forms, which Unicode encodes as

@@ -120,7 +120,7 @@ def _cup_u(rng):
 # char -> (its share of the class's prototype draw, in prototypes; a function of a numpy Generator that
 # returns one allograph's strokes in Hershey units). About half of these letters' images. The o and the h
 # are there for their neighbours: a squarish ɑ whose stem barely passes the bowl must not take the squarish
-# o's, an n with a lead-in not the h's with a short ascender (experiments/synth_to_real, session 7).
+# o's, an n with a lead-in not the h's with a short ascender (experiments/synth_to_real).
 VARIED = {
     "a": (8, _open_a),
     "n": (6, lambda rng: _stem_and_arch(rng, (0.7, 1.0), arm=False)),
