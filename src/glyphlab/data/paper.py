@@ -152,7 +152,7 @@ def _fit_paper(small: np.ndarray) -> tuple[np.ndarray, bool]:
     for _ in range(FIT_ROUNDS):
         if keep.sum() < 2 * terms.shape[1]:
             break
-        kept = terms[keep]  # least squares by the normal equations: T x T, T = 10 terms (SVD costs ~50x more)
+        kept = terms[keep]  # least squares by the normal equations: T x T, T = 10 terms (cheaper than an SVD)
         coefficients = np.linalg.solve(kept.T @ kept + 1e-9 * np.eye(kept.shape[1]), kept.T @ values[keep])
         residual = values - terms @ coefficients
         sigma = 1.4826 * float(np.median(np.abs(residual[keep])))
