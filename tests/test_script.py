@@ -82,11 +82,11 @@ def test_two_fonts_are_two_prototypes_and_ranges_resolve(font, tmp_path):
     second = make_font(tmp_path / "Second.ttf", "ㄱㄴ")
     glyphs = script.build(charset="U+3131, U+3134", fonts=[font, second], samples_per_class=3, image_size=16)
     assert glyphs.classes == ["ㄱ", "ㄴ"] and glyphs.meta["prototypes"] == {"ㄱ": 2, "ㄴ": 2}
-    assert script.resolve_charset("U+3131-U+3134") == "ㄱㄲㄳㄴ"
-    assert script.resolve_charset("ㄱ ㄴ") == "ㄱㄴ"
-    assert script.resolve_charset("hangul_jamo")[:2] == "ㄱㄲ" and len(script.resolve_charset("hangul_jamo")) == 51
-    assert script.resolve_charset("U+0900-U+0905") == "\u0904\u0905"   # a range drops its marks (U+0900..U+0903)
-    assert script.resolve_charset("omniglot:Korean")[:2] == "ㅏㅐ"
+    assert script.parse_charset("U+3131-U+3134") == "ㄱㄲㄳㄴ"
+    assert script.parse_charset("ㄱ ㄴ") == "ㄱㄴ"
+    assert script.parse_charset("hangul_jamo")[:2] == "ㄱㄲ" and len(script.parse_charset("hangul_jamo")) == 51
+    assert script.parse_charset("U+0900-U+0905") == "\u0904\u0905"   # a range drops its marks (U+0900..U+0903)
+    assert script.parse_charset("omniglot:Korean")[:2] == "ㅏㅐ"
 
 
 def test_the_cache_key_follows_the_font_files(font, tmp_path):

@@ -20,8 +20,8 @@ from glyphlab import data as datasets
 from glyphlab import phases
 from glyphlab.data import extra
 from glyphlab.errors import GlyphlabError, Interrupted, check_image_size, check_split
-from glyphlab.steps import (augmented_train, class_weights, evaluate_eval_data, evaluate_test, limit_threads,
-                            load_eval_data, seed_everything)
+from glyphlab.steps import (augmented_train, evaluate_eval_data, evaluate_test, limit_threads, load_eval_data,
+                            seed_everything, training_class_weights)
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def run(cfg: DictConfig) -> float:
         if prototypes := glyphs.meta.get("prototypes"):  # synthetic sets: ways of writing each class
             mlflow.log_dict(prototypes, "prototypes.json")
             mlflow.log_metric("data/min_prototypes", min(prototypes.values()))
-        weights = class_weights(cfg, y_train, glyphs.n_classes)
+        weights = training_class_weights(cfg, y_train, glyphs.n_classes)
 
         # 3. Model: fit on the (augmented) train split, watching the val split every epoch.
         phases.mark("fit_start")

@@ -52,7 +52,7 @@ def augmented_train(cfg, family, glyphs: GlyphSet, train, tmp: Path):
     return x_train, y_train
 
 
-def class_weights(cfg, y_train: np.ndarray, n_classes: int):
+def training_class_weights(cfg, y_train: np.ndarray, n_classes: int):
     """float32 ``[n_classes]`` loss weights for ``data.class_weights: balanced``, else None."""
     if cfg.data.get("class_weights") == "balanced":
         return datasets.class_weights(y_train.ravel(), n_classes)  # sequences: positions pooled

@@ -58,7 +58,7 @@ _STYLE = re.compile(r"([-_ ]?(Regular|Bold|Black|Heavy|Thin|Light|ExtraLight|Ult
                     r"UI))+$")
 
 
-def resolve_charset(charset) -> str:
+def parse_charset(charset) -> str:
     """The characters ``charset`` means, in label order (see the module docstring)."""
     if isinstance(charset, (list, tuple)):
         charset = "".join(map(str, charset))
@@ -243,7 +243,7 @@ def font_identity(path: str) -> list:
 # ---------------------------------------------------------------------------------------------------- strokes
 
 @functools.lru_cache(maxsize=None)
-def raw_strokes(char: str, path: str) -> tuple[np.ndarray, ...]:
+def font_strokes(char: str, path: str) -> tuple[np.ndarray, ...]:
     """``char``'s centre-line strokes in ``path``'s font, in pixels of a :data:`RENDER_PX` em with the
     origin at the pen position on the baseline (so a font's characters keep their sizes and places);
     () when the font draws nothing for it."""
@@ -268,21 +268,21 @@ def raw_strokes(char: str, path: str) -> tuple[np.ndarray, ...]:
     return tuple(s - np.array(origin, dtype=np.float64) for s in trace(thin(ink)))
 
 
-def prototypes(chars: str, cover: dict[str, list[str]]) -> list[list[list[np.ndarray]]]:
+def font_prototypes(chars: str, cover: dict[str, list[str]]) -> list[list[list[np.ndarray]]]:
     """Per character, its prototypes in the unit box: one per font, each font's characters placed
     alike (the ink box of all the charset's characters in that font centred, as sources.fonts places a family)."""
     from glyphlab.data.strokes import family_box
 
     mapping = {}
     for path in dict.fromkeys(p for found in cover.values() for p in found):
-        pts = [s for c in chars if path in cover[c] for s in raw_strokes(c, path)]
+        pts = [s for c in chars if path in cover[c] for s in font_strokes(c, path)]
         if pts:
             mapping[path] = family_box(np.concatenate(pts))
     out = []
     for ch in chars:
         protos = []
         for path in cover[ch]:
-            strokes = raw_strokes(ch, path)
+            strokes = font_strokes(ch, path)
             if strokes and path in mapping:
                 scale, offset = mapping[path]
                 protos.append([s * scale + offset for s in strokes])
@@ -293,7 +293,7 @@ def prototypes(chars: str, cover: dict[str, list[str]]) -> list[list[list[np.nda
 def _fonts_for(chars: str, fonts, max_fonts: int) -> dict[str, list[str]]:
     cover, tried = covering(chars, fonts, max_fonts)
     # a font that maps a character but draws nothing for it (a stub) does not cover it
-    cover = {ch: [p for p in found if raw_strokes(ch, p)] for ch, found in cover.items()}
+    cover = {ch: [p for p in found if font_strokes(ch, p)] for ch, found in cover.items()}
     missing = [ch for ch, found in cover.items() if not found]
     if missing:
         names = [Path(p).name for p in tried]
@@ -315,11 +315,11 @@ def build(*, charset, fonts=(), image_size: int = 32, samples_per_class: int = 2
     """
     from glyphlab.data.strokes import synthesize
 
-    chars = resolve_charset(charset)
+    chars = parse_charset(charset)
     if int(max_fonts) < 1:
         raise DataError(f"data.max_fonts must be at least 1, got {max_fonts}")
     cover = _fonts_for(chars, fonts, int(max_fonts))
-    protos = prototypes(chars, cover)
+    protos = font_prototypes(chars, cover)
     out = synthesize(protos, list(chars), samples_per_class, image_size, seed, **style)
     out.meta["source"] = "script"
     out.meta["fonts"] = sorted({Path(p).name for found in cover.values() for p in found})
@@ -330,7 +330,7 @@ def cache_identity(cfg: dict):
     """The font files a config's set is drawn from (name, size, mtime): part of its cache key, so a set
     drawn before a font was installed, removed or updated is rebuilt (data/__init__.py's cache_key)."""
     try:
-        chars = resolve_charset(cfg.get("charset"))
+        chars = parse_charset(cfg.get("charset"))
         cover, _ = covering(chars, cfg.get("fonts") or (), int(cfg.get("max_fonts", MAX_FONTS)))
     except DataError:
         return None  # the builder says what is wrong
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                                                            f"(at most {MAX_FONTS} a character)")
     args = parser.parse_args(argv)
     try:
-        chars = resolve_charset(args.chars)
+        chars = parse_charset(args.chars)
         cover, tried = covering(chars, args.fonts, 10**9 if args.all else MAX_FONTS)
     except DataError as e:
         print(f"glyphlab fonts: {e}", file=sys.stderr)

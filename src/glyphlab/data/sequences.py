@@ -27,7 +27,7 @@ from glyphlab.errors import DataError, check_image_size
 BLANK = "_"
 DIGIT_CLASSES = [str(d) for d in range(10)]
 CLASSES = DIGIT_CLASSES + [BLANK]
-SOURCES = ("digits", "digits_synth", "mnist")
+BASE_SOURCES = ("digits", "digits_synth", "mnist")
 LAYOUTS = ("stretch", "slots")
 PARTS = ("train", "val", "test")
 
@@ -78,8 +78,8 @@ def check_options(*, image_size, max_digits, min_digits, length_weights, counts,
             raise DataError(f"data.{name} must be a positive integer (number of sequences), got {n!r}")
     if layout not in LAYOUTS:
         raise DataError(f"data.layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    if source not in SOURCES:
-        raise DataError(f"data.source must be one of {', '.join(SOURCES)}, got {source!r}")
+    if source not in BASE_SOURCES:
+        raise DataError(f"data.source must be one of {', '.join(BASE_SOURCES)}, got {source!r}")
 
 
 def load_source(source: str, image_size: int, seed: int, options: dict) -> GlyphSet:
