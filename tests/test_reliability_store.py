@@ -161,8 +161,8 @@ def test_ctrl_c_while_a_new_store_is_created_is_one_line_130_and_the_next_run_wo
     # First a creation killed outright (SIGKILL: nothing can clean up) leaves its temp file.
     folder.mkdir()
     killed = subprocess.Popen([sys.executable, "-c", "import sys; from pathlib import Path; "
-                               "from glyphlab.tracking.sqlite_store import prepare; "
-                               "prepare(Path(sys.argv[1]), 'sqlite:///' + sys.argv[1])", str(db)], cwd=ROOT)
+                               "from glyphlab.tracking.sqlite_store import prepare_sqlite; "
+                               "prepare_sqlite(Path(sys.argv[1]), 'sqlite:///' + sys.argv[1])", str(db)], cwd=ROOT)
     deadline = time.time() + 120
     while not leftovers(folder) and killed.poll() is None and time.time() < deadline:
         time.sleep(0.02)

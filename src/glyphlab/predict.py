@@ -137,11 +137,11 @@ def load_model(uri: str, tracking_uri: str | None = None):
     quiet_progress_bars()
     import mlflow
 
-    from glyphlab.serving import load
+    from glyphlab.serving import load_glyph_model
 
     if uri.startswith(("runs:/", "models:/")):  # a local model folder needs no store
         mlflow.set_tracking_uri(existing_store(tracking_uri))
-    return load(uri)
+    return load_glyph_model(uri)
 
 
 def predict(model, files: list[bytes], top_k: int) -> list[dict]:

@@ -166,7 +166,7 @@ def output_columns(classes: list[str], n_positions: int = 1) -> list[str]:
     return list(classes) if n_positions == 1 else [f"{p}:{c}" for p in range(n_positions) for c in classes]
 
 
-def load(model_uri: str):
+def load_glyph_model(model_uri: str):
     """Load a glyphlab model: returns ``(pyfunc model, class names)`` (per position, for a position-wise model).
 
     Raises :class:`glyphlab.errors.DataError` (one line) when the URI cannot be loaded or names a

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from glyphlab.data import DataError, GlyphSet
+from glyphlab.data import GlyphSet
+from glyphlab.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ MIN_NOISE = 0.5          # gray levels: paper noisier than this is cut after shr
                          # shrunk in 8 bits, as it always was, and its resize filter's ringing kept
 
 
-def flatten(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+def level_paper(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     """float ``[H, W]`` gray in 0..255 -> (float32 ``[H, W]`` ink strength: paper ~0, ink positive, in gray
     levels of the paper; whether the ink is darker than the paper). Noise is left for :func:`stretch`."""
     gray = np.asarray(gray, dtype=np.float32)
@@ -52,7 +52,7 @@ def flatten(gray: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def stretch(ink: np.ndarray) -> tuple[np.ndarray, float]:
-    """Ink strength (:func:`flatten`) -> (float32 ``[H, W]`` with the ink's level at 255, not clipped;
+    """Ink strength (:func:`level_paper`) -> (float32 ``[H, W]`` with the ink's level at 255, not clipped;
     the paper's noise sigma in gray levels). The ink's level is INK_PERCENTILE of the pixels above
     the noise, measured here where strokes have solid cores. An image whose ink is not clearly above
     its noise (MIN_INK_CONTRAST, MIN_INK_SIGMAS) comes out all zeros: blank."""

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image, ImageOps
 
-from glyphlab.data.paper import MIN_NOISE, cut_noise, flatten, stretch
+from glyphlab.data.paper import MIN_NOISE, cut_noise, level_paper, stretch
 from glyphlab.errors import ImageTooLargeError
 
 # An image claiming more pixels than this is refused before decoding: a 61 KB PNG can claim
@@ -74,7 +74,7 @@ def load_image(source, image_size: int) -> tuple[np.ndarray, bool]:
     """
     with open_image(source, image_size) as im:
         gray = _to_gray(ImageOps.exif_transpose(im))  # float32 [H, W] in 0..255
-    ink, dark_ink = flatten(_shrink(gray, WORK_SIDE))   # float32 [h, w]: paper ~0, ink positive
+    ink, dark_ink = level_paper(_shrink(gray, WORK_SIDE))   # float32 [h, w]: paper ~0, ink positive
     stretched, noise = stretch(ink)                     # float32 [h, w], the ink's level at 255
     contain = (image_size, image_size)
     if noise > MIN_NOISE:  # cut at the size the model sees: shrinking has averaged much of the noise away

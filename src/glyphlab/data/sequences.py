@@ -50,7 +50,7 @@ def build(*, image_size: int = 64, max_digits: int = 5, min_digits: int = 1, len
     ``[N, max_digits]`` over :data:`CLASSES` (``"0"``..``"9"``, ``"_"``), and a fixed split
     (0 train, 1 val, 2 test) in that order.
     """
-    check_options(image_size=image_size, max_digits=max_digits, min_digits=min_digits,
+    check_sequence_options(image_size=image_size, max_digits=max_digits, min_digits=min_digits,
                   length_weights=length_weights, counts=(n_train, n_val, n_test), layout=layout,
                   source=source)
     base = load_source(source, source_image_size, seed, source_options or {})
@@ -62,7 +62,7 @@ def build(*, image_size: int = 64, max_digits: int = 5, min_digits: int = 1, len
     return glyphs
 
 
-def check_options(*, image_size, max_digits, min_digits, length_weights, counts, layout, source) -> None:
+def check_sequence_options(*, image_size, max_digits, min_digits, length_weights, counts, layout, source) -> None:
     check_image_size(image_size, error=DataError)
     if not (isinstance(max_digits, int) and isinstance(min_digits, int) and 1 <= min_digits <= max_digits):
         raise DataError(f"expected integers 1 <= data.min_digits <= data.max_digits, "

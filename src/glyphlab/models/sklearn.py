@@ -18,7 +18,7 @@ from glyphlab import phases
 from glyphlab.errors import Interrupted
 
 
-def flatten(images: np.ndarray) -> np.ndarray:
+def flat_pixels(images: np.ndarray) -> np.ndarray:
     """uint8 ``[N, H, W]`` → float32 ``[N, H·W]`` in 0..1."""
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
@@ -31,7 +31,7 @@ def fit(estimator, x_train, y_train, x_val, y_val, *, n_classes: int, max_epochs
     after every pass with ``train/loss`` (when the estimator has ``loss_``) and ``val/accuracy``.
     Returns the estimator as it was at its best validation epoch.
     """
-    xt, xv = flatten(x_train), flatten(x_val)
+    xt, xv = flat_pixels(x_train), flat_pixels(x_val)
     classes = np.arange(n_classes)
     phases.mark("first_step")   # a no-op unless the start-up benchmark asks for it
     best, best_acc, since_best = None, -1.0, 0
@@ -95,4 +95,4 @@ def signals_noticed():
 
 def predict_proba(estimator, images: np.ndarray) -> np.ndarray:
     """float32 ``[N, C]`` class probabilities for uint8 images ``[N, H, W]``."""
-    return estimator.predict_proba(flatten(images)).astype(np.float32)
+    return estimator.predict_proba(flat_pixels(images)).astype(np.float32)

@@ -8,7 +8,7 @@ by an older glyphlab (or by plain MLflow) and holding no runs is rebuilt the sam
 is not SQLite, or is another application's database, is refused with one line instead of being
 given MLflow's ~50 tables and write-ahead logging.
 
-:func:`prepare` runs under the store's creation lock (:func:`glyphlab.tracking.store.connect`).
+:func:`prepare_sqlite` runs under the store's creation lock (:func:`glyphlab.tracking.store.connect`).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def in_use_here(uri: str) -> bool:
     return uri in getattr(SqlAlchemyStore, "_engine_map", {})
 
 
-def prepare(db: Path, uri: str) -> None:
+def prepare_sqlite(db: Path, uri: str) -> None:
     """Make ``db`` a whole MLflow store, or refuse it with :class:`TrackingError` (one line).
 
     Missing or empty (0 bytes, or SQLite without tables): built. Half-created (some of MLflow's
@@ -199,7 +199,7 @@ def _host() -> str:
 
 def _remove_stale_creations(db: Path) -> None:
     """Temp files of creations that were stopped (a kill leaves one). Only the holder of the store's
-    lock creates it, and :func:`prepare` runs under that lock: any such file now is a dead one's."""
+    lock creates it, and :func:`prepare_sqlite` runs under that lock: any such file now is a dead one's."""
     try:
         leftovers = list(db.parent.glob(f"{db.name}{CREATING}*"))
     except OSError:

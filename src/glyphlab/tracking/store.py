@@ -15,7 +15,7 @@ from glyphlab.errors import TrackingError
 from glyphlab.tracking.liveness import mark_dead_runs
 from glyphlab.tracking.sqlite_store import check as check_sqlite
 from glyphlab.tracking.sqlite_store import in_use_here
-from glyphlab.tracking.sqlite_store import prepare as prepare_sqlite
+from glyphlab.tracking.sqlite_store import prepare_sqlite
 
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
