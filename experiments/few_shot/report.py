@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROWS = {"real": "real drawings only", "finetune": "read_real model fine-tuned on them",
-        "synth": "synthesis + them (one run)"}
+ROWS = {"real": "real drawings only", "finetune": "read_real model fine-tuned on them (lr 3e-3)",
+        "finetune:lr3e-4": "read_real model fine-tuned on them (lr 3e-4)",
+        "synth": "synthesis + them (one run)", "synth:init": "synthesis + them, from the read_real model"}
 ALPHABETS = {"latin": "Omniglot Latin (a–z)", "greek": "Omniglot Greek", "katakana": "Omniglot katakana"}
 KS = (0, 1, 2, 5, 10)
 TARGETS = (0.95, 0.98)

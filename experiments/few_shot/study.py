@@ -35,6 +35,8 @@ COMMON = ["+experiment=read_real", "trainer.enable_progress_bar=false", f"tracki
 # The drawings alone (finetune, real): a 26-image validation split would stretch both patiences ~4x
 # (model.patience_val_images), so they are as written, and the budget is capped.
 FOLDER_ONLY = ["model.patience_val_images=null", "trainer.max_epochs=30", "tracking.log_model=false"]
+# data=kana draws at 48 px (its option's image_size); the drawings alone are read at the base model's size.
+IMAGE_SIZE = {"latin": 32, "greek": 32, "katakana": 48}
 COLUMNS = ["row", "alphabet", "k", "draw", "eval_accuracy", "fit_s", "extra_train", "n_train", "run_id"]
 
 
@@ -72,22 +74,27 @@ def base(alphabet: str) -> None:
     print(re.search(r"eval/accuracy [0-9.]+", out).group(0))
 
 
-def cell(row: str, alphabet: str, k: int, draw: int, extra: list[str]) -> None:
-    """One run of the table, appended to results.tsv."""
+def cell(name: str, alphabet: str, k: int, draw: int, extra: list[str]) -> None:
+    """One run of the table, appended to results.tsv. ``name``: a row, or ``row:variant`` for a variant
+    of a row (its overrides in ``extra``), recorded under that name."""
+    row = name.split(":")[0]
     train = folder(alphabet, draw, f"k{k}")
     args = ["eval_data=folder", f"eval_data.root={folder(alphabet, draw, 'heldout')}", *COMMON, f"seed={draw}",
             "tracking.experiment=few_shot", "tracking.log_model=false"]
-    if row == "synth":
-        args = [*SYNTHETIC[alphabet], f"data.extra_root={train}", *args]
+    if row == "synth":  # synth:init — the same, starting from the base model's weights
+        init = [f"model.init_from={base_uri(alphabet)}"] if name == "synth:init" else []
+        drawings = [f"data.extra_root={train}"] if k > 0 else []   # k = 0: the read_real recipe alone
+        args = [*SYNTHETIC[alphabet], *drawings, *init, *args]
     elif row in ("finetune", "real"):
         # a stratified split needs a val and a test image per class: k = 5 keeps 3 per class for training
         split = ["split.val=0.2", "split.test=0.2"] if k < 7 else []
         init = [f"model.init_from={base_uri(alphabet)}"] if row == "finetune" else []
-        args = ["data=folder", f"data.root={train}", *split, *init, *args, *FOLDER_ONLY]
+        args = ["data=folder", f"data.root={train}", f"data.image_size={IMAGE_SIZE[alphabet]}", *split, *init,
+                *args, *FOLDER_ONLY]
     else:
         raise SystemExit(f"unknown row {row}: synth, finetune or real")
-    out = run([*args, *extra], STORE / "logs" / f"{row}-{alphabet}-k{k}-d{draw}.log")
-    record(row, alphabet, k, draw, out)
+    out = run([*args, *extra], STORE / "logs" / f"{name.replace(':', '-')}-{alphabet}-k{k}-d{draw}.log")
+    record(name, alphabet, k, draw, out)
 
 
 def record(row: str, alphabet: str, k: int, draw: int, out: str) -> None:
