@@ -78,6 +78,31 @@ def test_it_resumes_counting_what_is_there_and_never_overwrites(tmp_path):
     assert mine.save(0, drawing())["saved"] == "ᚠ/8.png"                        # after the highest number
 
 
+def test_two_collectors_on_one_folder_never_write_over_each_other(tmp_path):
+    """Two processes' collections of one DIR: each counts what is there, then writes; a number the other
+    took meanwhile is passed over, not replaced. Threads stand in for the processes (no shared lock)."""
+    from glyphlab.collect import write_new
+
+    folder = tmp_path / "mine" / "ᚠ"
+    folder.mkdir(parents=True)
+    (folder / "1.png").write_bytes(b"the other collector's drawing")
+    assert write_new(folder, 1, b"mine").name == "2.png"                       # 1 was taken since counting
+    assert (folder / "1.png").read_bytes() == b"the other collector's drawing"
+    ours, theirs = collection(tmp_path), collection(tmp_path)
+
+    def draw(mine, seed):
+        for i in range(15):
+            mine.save(0, drawing(seed + i))
+    workers = [threading.Thread(target=draw, args=(c, s)) for c, s in ((ours, 0), (theirs, 100))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    files = sorted(os.listdir(folder))
+    assert len(files) == 2 + 30 and not [f for f in files if f.startswith(".")]
+    assert len(ours.saved) == len(theirs.saved) == 15 and not set(ours.saved) & set(theirs.saved)
+
+
 def test_undo_removes_this_sessions_drawings_newest_first_only(tmp_path):
     from glyphlab.collect import NothingToUndo
 
@@ -98,9 +123,9 @@ def test_undo_removes_this_sessions_drawings_newest_first_only(tmp_path):
 def test_a_write_that_fails_leaves_neither_the_file_nor_its_temp(tmp_path, monkeypatch):
     mine = collection(tmp_path)
 
-    def broken_replace(src, dst):
+    def broken_link(src, dst):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(os, "replace", broken_replace)
+    monkeypatch.setattr(os, "link", broken_link)
     with pytest.raises(OSError):
         mine.save(0, drawing())
     assert os.listdir(tmp_path / "mine" / "ᚠ") == [] and mine.state()["undo"] is None

@@ -11,8 +11,9 @@ folder rules and the writes. The rules, so that nothing is ever written outside 
 - a class folder that is a symbolic link or a file is refused (it would lead outside DIR);
 - the server picks the file name (the next free number) from the class index the page sends;
 - a drawing is checked (a PNG Pillow decodes, at most :data:`MAX_SIDE` px a side), re-encoded as a
-  plain gray PNG, written to a hidden temp file in the class folder and renamed into place
-  (``os.replace``), so a folder never holds half a drawing;
+  plain gray PNG, written to a hidden temp file in the class folder and linked into place under a
+  name nobody holds (``os.link`` fails on an existing file), so a folder never holds half a drawing
+  and two collectors on one DIR never write over each other's drawings;
 - undo removes only files this process wrote, newest first.
 """
 from __future__ import annotations
@@ -171,8 +172,7 @@ class Collection:
         with self.lock:
             folder = self._folder(name, create=True)
             numbers = [int(m.group(1)) for p in folder.iterdir() if (m := NUMBERED.match(p.name))]
-            path = folder / f"{max(numbers, default=0) + 1}.png"
-            _write_atomically(path, png)
+            path = write_new(folder, max(numbers, default=0) + 1, png)
             self.saved.append(path)
         return {**self.state(), "saved": self._shown(path)}
 
@@ -249,18 +249,28 @@ def drawing_png(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """``data`` into ``path`` via a hidden temp file in the same folder, renamed into place."""
-    temp = path.with_name(f"{TEMP_PREFIX}{path.stem}-{secrets.token_hex(4)}.tmp")
+def write_new(folder: Path, number: int, data: bytes) -> Path:
+    """``data`` as ``folder/<n>.png`` for the first ``n >= number`` that no file holds; the path written.
+
+    The bytes go to a hidden temp file first, which is then hard-linked to the new name: the link fails
+    if the name exists, so a drawing another process saved meanwhile under that number is never replaced
+    (``os.replace`` would), and the next number is tried.
+    """
+    temp = folder / f"{TEMP_PREFIX}{secrets.token_hex(4)}.tmp"
     try:
         with open(temp, "xb") as f:  # "x": never follows or replaces something already there
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
+        while True:
+            path = folder / f"{number}.png"
+            try:
+                os.link(temp, path)
+                return path
+            except FileExistsError:
+                number += 1
+    finally:
         temp.unlink(missing_ok=True)
-        raise
 
 
 def _check_case_collisions(root: Path, classes: list[str]) -> None:
