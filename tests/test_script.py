@@ -89,6 +89,28 @@ def test_two_fonts_are_two_prototypes_and_ranges_resolve(font, tmp_path):
     assert script.parse_charset("omniglot:Korean")[:2] == "ㅏㅐ"
 
 
+def test_a_font_that_thins_into_specks_is_left_out(font, tmp_path):
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib import TTFont
+
+    # a distressed face: every glyph 5 x 5 separate dots, which thin into 25 specks instead of a way to write
+    speckled = TTFont(make_font(tmp_path / "Speckled.ttf"))
+    for name in ("kiyeok", "nieun", "mieum", "fehu"):
+        pen = TTGlyphPen(None)
+        for i in range(5):
+            for j in range(5):
+                _rect(pen, 100 + 110 * i, 100 + 110 * j, 160 + 110 * i, 160 + 110 * j)
+        speckled["glyf"][name] = pen.glyph()
+    speckled.save(tmp_path / "Speckled.ttf")
+    second = make_font(tmp_path / "Second.ttf")
+    fonts = [font, second, str(tmp_path / "Speckled.ttf")]
+    glyphs = script.build(charset="ㄱㄴ", fonts=fonts, samples_per_class=3, image_size=16)
+    assert glyphs.meta["prototypes"] == {"ㄱ": 2, "ㄴ": 2}
+    assert "Speckled.ttf" not in glyphs.meta["fonts"]
+    # with fewer than three fonts there is no telling; a character only a speckled font has keeps it
+    assert script.build(charset="ㄱ", fonts=fonts[1:], samples_per_class=3, image_size=16).meta["prototypes"] == {"ㄱ": 2}
+
+
 def test_the_cache_key_follows_the_font_files(font, tmp_path):
     import shutil
 

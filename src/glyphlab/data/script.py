@@ -35,6 +35,10 @@ from glyphlab.data.sources.fonts import RENDER_PX
 from glyphlab.errors import DataError
 
 MAX_FONTS = 16           # discovered fonts used per character at most (handwriting faces first, the rest spread)
+# a font whose characters thin into this many times the fonts' median number of strokes is a textured,
+# distressed or outline-only face (its outline's holes and specks become strokes): left out. Serif faces
+# reach about 2.5 times the median; such faces 5 to 10 times (experiments/script_fonts)
+FRAGMENTED = 4.0
 # Named sets: Unicode blocks (their letters) and a few alphabets; data.charset=<name>.
 NAMED: dict[str, str | list[tuple[int, int]]] = {
     "latin_upper": [(0x41, 0x5A)], "latin_lower": [(0x61, 0x7A)], "digits": [(0x30, 0x39)],
@@ -294,6 +298,8 @@ def _fonts_for(chars: str, fonts, max_fonts: int) -> dict[str, list[str]]:
     cover, tried = covering(chars, fonts, max_fonts)
     # a font that maps a character but draws nothing for it (a stub) does not cover it
     cover = {ch: [p for p in found if font_strokes(ch, p)] for ch, found in cover.items()}
+    fragmented = _fragmented(cover)
+    cover = {ch: [p for p in found if p not in fragmented] or found for ch, found in cover.items()}
     missing = [ch for ch, found in cover.items() if not found]
     if missing:
         names = [Path(p).name for p in tried]
@@ -303,6 +309,20 @@ def _fonts_for(chars: str, fonts, max_fonts: int) -> dict[str, list[str]]:
                         f"{shown or 'none installed'}; add one with data.fonts=[path.ttf] "
                         f"(`glyphlab fonts CHARS` lists what covers what)")
     return cover
+
+
+def _fragmented(cover: dict[str, list[str]]) -> set[str]:
+    """The fonts (of three or more) whose mean strokes per character exceed :data:`FRAGMENTED` times
+    the fonts' median: their outlines do not thin into a way to write."""
+    counts: dict[str, list[int]] = {}
+    for ch, found in cover.items():
+        for p in found:
+            counts.setdefault(p, []).append(len(font_strokes(ch, p)))
+    if len(counts) < 3:
+        return set()
+    means = {p: float(np.mean(n)) for p, n in counts.items()}
+    limit = FRAGMENTED * float(np.median(list(means.values())))
+    return {p for p, m in means.items() if m > limit}
 
 
 def build(*, charset, fonts=(), image_size: int = 32, samples_per_class: int = 200, seed: int = 0,
