@@ -197,7 +197,7 @@ def fresh_runes(image_size=48, seed=123):
     from glyphlab.data.strokes import render_glyph
 
     rng = np.random.default_rng(seed)
-    return np.concatenate([render_glyph(runes.glyph(r), 1, image_size, rng, rotation=3.0, slant=0.05,
+    return np.concatenate([render_glyph(runes.rune_strokes(r), 1, image_size, rng, rotation=3.0, slant=0.05,
                                         jitter=0.01, wobble=0.02) for r in RUNES])
 
 

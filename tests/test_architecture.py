@@ -109,3 +109,66 @@ def test_the_checker_sees_function_level_and_relative_imports(tmp_path):
     graph = import_graph(tmp_path)
     assert graph["glyphlab.top"] == {"glyphlab.sub.high": 1}
     assert cycles(graph) == [["glyphlab.sub.high", "glyphlab.sub.low"]]
+
+
+# Names every module of a kind defines, each its own: callers always name the module (``runes.build``,
+# ``hershey.glyphs``). name → (the modules that may define it, as a path prefix under src/; why).
+CONTRACTS = {
+    "log": ("", "each module's logger"),
+    "main": ("glyphlab/", "each `python -m glyphlab.<module>` command"),
+    "build": ("glyphlab/data/", "each data option's builder: conf/data/<option>.yaml names <module>.build"),
+    "glyphs": ("glyphlab/data/sources/", "each stroke source: a character's prototypes, placed as its family"),
+    "raw_strokes": ("glyphlab/data/sources/", "a font source's strokes of a character as the font stores them"),
+    "family_mapping": ("glyphlab/data/sources/", "a font source's scale and offset placing a character family"),
+    "predict_proba": ("glyphlab/models/", "each family's mechanics (lit, sklearn): its Fitted.predict_proba"),
+}
+
+
+def public_definitions(src: Path) -> dict[str, list[str]]:
+    """Public module-level functions, classes and assigned names: ``{name: [path under src, ...]}``.
+    Imports (re-exports included) define nothing."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8"), filename=str(path)).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            else:
+                continue
+            for name in names:
+                if not name.startswith("_") and name != "TYPE_CHECKING":
+                    found.setdefault(name, []).append(path.relative_to(src).as_posix())
+    return found
+
+
+def defined_twice(found: dict[str, list[str]]) -> list[str]:
+    """``"name: a.py, b.py"`` for each name defined in several modules, a contract's own modules apart."""
+    twice = []
+    for name, paths in sorted(found.items()):
+        modules = sorted(set(paths))
+        prefix = CONTRACTS.get(name, (None,))[0]
+        if len(modules) > 1 and (prefix is None or not all(p.startswith(prefix) for p in modules)):
+            twice.append(f"{name}: {', '.join(modules)}")
+    return twice
+
+
+def test_each_public_name_is_defined_in_one_module():
+    twice = defined_twice(public_definitions(ROOT / "src"))
+    assert not twice, ("public names defined in more than one module (keep one home and import it there, or "
+                       "rename the one that is another thing):\n" + "\n".join(twice))
+
+
+def test_the_name_check_sees_functions_classes_and_constants_but_not_imports(tmp_path):
+    (tmp_path / "glyphlab" / "data").mkdir(parents=True)
+    (tmp_path / "glyphlab" / "a.py").write_text("from glyphlab.b import LIMIT\nLIMIT2: int = 3\n\ndef load():\n    pass\n")
+    (tmp_path / "glyphlab" / "b.py").write_text("LIMIT = 1\n_private = 2\n\nclass Load:\n    def load(self):\n        pass\n")
+    (tmp_path / "glyphlab" / "data" / "c.py").write_text("LIMIT, LIMIT2 = 1, 2\n\ndef build():\n    pass\n")
+    (tmp_path / "glyphlab" / "data" / "e.py").write_text("def build():\n    pass\n")
+    found = public_definitions(tmp_path)
+    assert "_private" not in found and found["load"] == ["glyphlab/a.py"] and found["Load"] == ["glyphlab/b.py"]
+    assert defined_twice(found) == ["LIMIT: glyphlab/b.py, glyphlab/data/c.py",
+                                    "LIMIT2: glyphlab/a.py, glyphlab/data/c.py"]   # build: the data options' contract
+    (tmp_path / "glyphlab" / "d.py").write_text("def build():\n    pass\n")   # outside data/: no data option
+    assert "build: glyphlab/d.py, glyphlab/data/c.py, glyphlab/data/e.py" in defined_twice(public_definitions(tmp_path))

@@ -246,7 +246,7 @@ def test_draw_command_serves_page_and_predictions(rune_model):
         status, _, body = http(url + "info")
         assert [c["class"] for c in json.loads(body)["classes"]] == list(RUNES)
 
-        fehu = render_glyph(runes.glyph("ᚠ"), 1, 200, np.random.default_rng(0))[0]
+        fehu = render_glyph(runes.rune_strokes("ᚠ"), 1, 200, np.random.default_rng(0))[0]
         status, kind, body = http(url + "predict", encode_png(255 - fehu))   # dark on white, like the canvas
         assert status == 200 and kind == "application/json"
         result = json.loads(body)

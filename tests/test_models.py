@@ -6,8 +6,8 @@ import torch
 
 from glyphlab.models import sklearn as skl
 from glyphlab.models.cnn import CNN
-from glyphlab.models.dense import MLP
 from glyphlab.models.lit import GlyphClassifier, TensorBatches, predict_proba
+from glyphlab.models.mlp import MLP
 
 
 def bars(n_per_class=30, size=16, seed=0):
@@ -273,3 +273,24 @@ def test_callbacks_come_from_the_callbacks_group(tmp_path):
     assert kinds["EarlyStopping"].patience == 7 and kinds["ModelCheckpoint"].dirpath == str(tmp_path)
     with pytest.raises(ConfigError, match="callbacks.bad must name a Lightning callback with _target_"):
         build_callbacks(compose(["+callbacks.bad.patience=3"]).callbacks, tmp_path)
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_a_net_logged_under_its_old_module_still_loads(tmp_path, members):
+    """glyph_model.json names the net's class; models logged when the mlp lived in models/dense.py load."""
+    from glyphlab.models.ensemble import Ensemble
+    from glyphlab.models.torch_adapter import TorchFamily
+
+    kwargs = {"image_size": 16, "n_classes": 3, "hidden_sizes": [8]}
+    if members == 1:
+        net, meta = MLP(**kwargs), {"target": "glyphlab.models.dense.MLP", "kwargs": kwargs}
+    else:
+        net = Ensemble("glyphlab.models.mlp.MLP", 2, **kwargs)
+        meta = {"target": "glyphlab.models.ensemble.Ensemble",
+                "kwargs": {"member": "glyphlab.models.dense.MLP", "members": 2, **kwargs}}
+    torch.save(net.state_dict(), tmp_path / "weights.pt")
+    proba = TorchFamily().load({"weights": str(tmp_path / "weights.pt")}, {"net": meta})
+    x = bars(2)[0]
+    with torch.inference_mode():
+        expected = torch.softmax(net.eval()(torch.from_numpy(x).unsqueeze(1).float() / 255.0), -1).numpy()
+    np.testing.assert_allclose(proba(x), expected, rtol=1e-5, atol=1e-6)

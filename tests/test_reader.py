@@ -270,7 +270,7 @@ def grey_paper_runes(root, per_class: int = 2):
     rng = np.random.default_rng(11)
     paths = []
     for rune in RUNES:
-        ink = render_glyph(runes.glyph(rune), per_class, 48, rng, rotation=3.0, slant=0.05,
+        ink = render_glyph(runes.rune_strokes(rune), per_class, 48, rng, rotation=3.0, slant=0.05,
                            jitter=0.01, wobble=0.02).astype(np.float64) / 255   # [per_class, 48, 48]
         for i, glyph in enumerate(ink):
             x = np.linspace(0, 1, 48)[None, :]

@@ -143,7 +143,7 @@ def test_one_head_per_position_learns_and_reports_whole_sequence_accuracy(net_na
     import pytorch_lightning as pl
 
     from glyphlab.models.cnn import CNN
-    from glyphlab.models.dense import MLP
+    from glyphlab.models.mlp import MLP
     from glyphlab.models.lit import GlyphClassifier, TensorBatches, predict_proba
 
     torch.manual_seed(0)

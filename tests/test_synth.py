@@ -195,7 +195,7 @@ def test_fit_pen_relative_and_supersample():
 
 
 def test_whole_strokes_move_turn_and_scale_seeded():
-    glyph = runes.glyph("ᚠ")
+    glyph = runes.rune_strokes("ᚠ")
     rng = lambda: np.random.default_rng(5)  # noqa: E731
     moved = dict(PLAIN_STYLE, stroke_shift=0.03, stroke_rotation=8, stroke_scale=0.1, aspect=0.3)
     a, b = render_glyph(glyph, 4, 32, rng(), **moved), render_glyph(glyph, 4, 32, rng(), **moved)
@@ -207,7 +207,7 @@ def test_whole_strokes_move_turn_and_scale_seeded():
 
 
 def test_low_res_blurs_a_share_of_variants_at_full_contrast():
-    glyph = runes.glyph("ᚠ")
+    glyph = runes.rune_strokes("ᚠ")
     thin = dict(PLAIN_STYLE, pen_width=[0.03, 0.03])
     sharp = render_glyph(glyph, 6, 32, np.random.default_rng(1), **thin)
     blurred = render_glyph(glyph, 6, 32, np.random.default_rng(1), low_res=[8, 8], low_res_p=1.0, **thin)
@@ -231,7 +231,7 @@ def test_bitmap_low_res_makes_digits_as_optdigits_did():
     counts[0, :, 3], counts[0, :, 4] = 12, 8
     assert np.array_equal(bitmap_counts(bar, 8, 32), upscale(counts, 32)[0])
 
-    glyph = runes.glyph("ᚠ")
+    glyph = runes.rune_strokes("ᚠ")
     style = dict(PLAIN_STYLE, fit=0.6, pen_relative=True, supersample=3, low_res=[8, 8], low_res_p=1.0)
     average = render_glyph(glyph, 4, 32, np.random.default_rng(1), **style)
     bitmap = render_glyph(glyph, 4, 32, np.random.default_rng(1), low_res_mode="bitmap", **style)

@@ -10,7 +10,7 @@ folder rules and the writes. The rules, so that nothing is ever written outside 
   names are NFC, as ``data=folder`` reads them back;
 - a class folder that is a symbolic link or a file is refused (it would lead outside DIR);
 - the server picks the file name (the next free number) from the class index the page sends;
-- a drawing is checked (a PNG Pillow decodes, at most :data:`MAX_SIDE` px a side), re-encoded as a
+- a drawing is checked (a PNG Pillow decodes, at most :data:`MAX_DRAWING_SIDE` px a side), re-encoded as a
   plain gray PNG, written to a hidden temp file in the class folder and linked into place under a
   name nobody holds (``os.link`` fails on an existing file), so a folder never holds half a drawing
   and two collectors on one DIR never write over each other's drawings;
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from glyphlab.errors import ConfigError, DataError, GlyphlabError, ImageTooLargeError
 
-MAX_SIDE = 2048          # a canvas is 320 px times the screen's pixel ratio; anything larger is no drawing
+MAX_DRAWING_SIDE = 2048  # a canvas is 320 px times the screen's pixel ratio; anything larger is no drawing
 MAX_NAME_BYTES = 200     # file systems allow 255 bytes a name
 NUMBERED = re.compile(r"^(\d+)\.png$")
 TEMP_PREFIX = ".collect-"  # hidden: data=folder never reads a temp file left by a killed write
@@ -230,9 +230,9 @@ def drawing_png(data: bytes) -> bytes:
         raise DataError("the drawing is not a PNG; expected the canvas as image/png")
     try:
         with open_image(io.BytesIO(data)) as im:
-            if max(im.size) > MAX_SIDE:
+            if max(im.size) > MAX_DRAWING_SIDE:
                 raise ImageTooLargeError(f"the drawing is {im.width}x{im.height} px; expected at most "
-                                         f"{MAX_SIDE} px a side")
+                                         f"{MAX_DRAWING_SIDE} px a side")
             im.load()
             if "A" in im.getbands() or "transparency" in im.info:
                 paper = Image.new("RGBA", im.size, "white")

@@ -37,8 +37,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from glyphlab.models import META_FILE
+
 INPUT_COLUMN = "image"
-META_FILE = "glyph_model.json"
 
 
 def log_model(cfg, family, model, glyphs) -> str:

@@ -55,7 +55,7 @@ STROKES: dict[str, list[list[tuple[float, float]]]] = {
 }
 
 
-def glyph(rune: str) -> list[np.ndarray]:
+def rune_strokes(rune: str) -> list[np.ndarray]:
     """The strokes of one rune: list of float ``[n_points, 2]`` (x, y) in the unit box."""
     return [np.array(stroke, dtype=np.float64) for stroke in STROKES[rune]]
 
@@ -74,4 +74,4 @@ def build(*, image_size: int = 32, samples_per_class: int = 300, seed: int = 0, 
         from glyphlab.data.folder import read_folder  # only needed for the user's own drawings
 
         return read_folder(root, image_size=image_size, on_bad_file=on_bad_file, class_order=list(RUNES))
-    return synthesize([glyph(r) for r in RUNES], list(RUNES), samples_per_class, image_size, seed, **style)
+    return synthesize([rune_strokes(r) for r in RUNES], list(RUNES), samples_per_class, image_size, seed, **style)

@@ -1,4 +1,4 @@
-"""Models: one adapter per family, the nets (dense, cnn), their LightningModule (lit), the sklearn loop.
+"""Models: one adapter per family, the nets (mlp, cnn), their LightningModule (lit), the sklearn loop.
 
 A model option (``conf/model/<name>.yaml``) names its family's adapter with ``adapter:``, e.g.
 ``glyphlab.models.torch_adapter.TorchFamily``. An adapter is everything the rest of glyphlab
@@ -15,6 +15,9 @@ import numpy as np
 # `model.scheduler` values of the torch models (lit.GlyphClassifier); here, free of torch, so the
 # config check before a run can use them too.
 SCHEDULERS = (None, "cosine", "plateau")
+# The logged model's facts (classes, image size, adapter, the net's arguments): serving writes it,
+# model.init_from (pretrained) reads it.
+META_FILE = "glyph_model.json"
 # Models logged before adapters existed name only their family in glyph_model.json.
 FAMILY_ADAPTERS = {"torch": "glyphlab.models.torch_adapter.TorchFamily",
                    "sklearn": "glyphlab.models.sklearn_adapter.SklearnFamily"}

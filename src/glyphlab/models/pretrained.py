@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 
 from glyphlab.errors import ConfigError
-
-META_FILE = "glyph_model.json"   # glyphlab.serving.META_FILE (serving imports mlflow and pandas at once)
+from glyphlab.models import META_FILE
 
 
 def fetch(uri: str, workdir) -> tuple[dict, dict]:

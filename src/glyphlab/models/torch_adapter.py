@@ -152,8 +152,11 @@ class TorchFamily(Family):
 
         import torch
 
-        module, _, name = meta["net"]["target"].rpartition(".")
-        net = getattr(importlib.import_module(module), name)(**meta["net"]["kwargs"])
+        kwargs = dict(meta["net"]["kwargs"])
+        if "member" in kwargs:  # an ensemble of model.members nets
+            kwargs["member"] = net_class(kwargs["member"])
+        module, _, name = net_class(meta["net"]["target"]).rpartition(".")
+        net = getattr(importlib.import_module(module), name)(**kwargs)
         net.load_state_dict(torch.load(artifacts["weights"], map_location="cpu", weights_only=True))
         net.eval()
 
@@ -164,13 +167,22 @@ class TorchFamily(Family):
         return predict_proba
 
 
+# Net classes that moved, as models logged before the move name them in glyph_model.json.
+MOVED_NETS = {"glyphlab.models.dense.MLP": "glyphlab.models.mlp.MLP"}
+
+
+def net_class(target: str) -> str:
+    """The importable path of a logged net's class (``target`` in glyph_model.json)."""
+    return MOVED_NETS.get(target, target)
+
+
 def _net_keys(net: dict) -> dict:
     """A net's constructor arguments, flat: ``members`` and ``net`` (the class) beside ``model.net``'s keys."""
     if "kwargs" in net:  # as glyph_model.json stores it: {"target": ..., "kwargs": {...}}
-        net = {"_target_": net["target"], **net["kwargs"]}
+        net = {"_target_": net_class(net["target"]), **net["kwargs"]}
     net = dict(net)
     if net.get("_target_", "").endswith("ensemble.Ensemble"):
-        net["_target_"] = net.pop("member")
+        net["_target_"] = net_class(net.pop("member"))
     else:
         net.setdefault("members", 1)
     return {("net" if k == "_target_" else k): v for k, v in net.items()}

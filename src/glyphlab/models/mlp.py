@@ -1,4 +1,4 @@
-"""A dense torch network on flattened pixels."""
+"""model=mlp: a dense torch network on flattened pixels."""
 import torch
 from torch import nn
 
