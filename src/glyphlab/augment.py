@@ -194,10 +194,8 @@ class RandomElasticPixels(RandomElasticTransform):
     sigma 4 on 28-px digits). The result equals ``kornia.geometry.transform.elastic_transform2d``
     with kornia's alpha (half-image units) = 2 * alpha / side, but the smoothing is done as two
     matrix products with banded Gaussian matrices instead of kornia's four one-channel
-    convolutions, which oneDNN runs slowly on CPU. Measured with ``benchmarks/augment.py``'s
-    ``benchmark_elastic`` on the
-    2-core dev machine (busy): batch 128 at 32 px, kornia 4,100 images/s vs 59,000 (14x); at 64 px
-    380 vs 4,100 (11x). The test suite checks both give the same images.
+    convolutions, which oneDNN runs slowly on CPU (BENCHMARKS.md, "Elastic distortion by hand": the
+    numbers and the command). The test suite checks both give the same images.
     """
 
     def __init__(self, alpha: float, sigma: float, p: float = 1.0) -> None:

@@ -87,8 +87,8 @@ def builder_config(cfg: dict) -> dict:
 def code_fingerprint() -> str:
     """A digest of the code that builds the sets (this package's files) and the versions of the packages
     it draws from. Part of every cache key: a set cached before a change to the synthesizer, its stroke
-    tables or a font package is rebuilt, not read back under the same config (a stale digits cache once
-    cost a study a seed: experiments/synth_to_real, session 5)."""
+    tables or a font package is rebuilt, not read back under the same config: a study comparing
+    handwriting models would otherwise read some seeds' sets from before the change."""
     from importlib import metadata
 
     digest = hashlib.sha256()

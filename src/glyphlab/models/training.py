@@ -103,7 +103,7 @@ def val_scaled_patience(patience: int, n_val: int, val_images: int | None) -> in
     Why: val/accuracy on n images moves in steps of 1/n and its noise grows as 1/sqrt(n), so on a
     small split a lucky epoch sets a best that the next ones take longer to beat while the net still
     improves; "N epochs without a better val/accuracy" then cuts the rate (and stops) too early
-    (experiments/datasets, issue #13). null or 0: the patience as configured."""
+    (experiments/datasets). null or 0: the patience as configured."""
     if not val_images or n_val <= 0 or n_val >= val_images:
         return patience
     return round(patience * math.sqrt(val_images / n_val))
