@@ -3,6 +3,8 @@ counted per split) and ``model.init_from`` (a run starting from a logged model's
 trainings in a real MLflow store."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -93,22 +95,8 @@ def test_a_missing_empty_or_foreign_extra_root_is_one_line(store, tmp_path, caps
     assert code == 2 and last.startswith("glyphlab: error: data.extra_root") and line in last
 
 
-@pytest.fixture
-def logged_cnn(store, tmp_path):
-    """The runs:/ URI of a tiny logged cnn on runes, and its weights as logged."""
-    import torch
-
-    from glyphlab.models import pretrained
-
-    client, base = run_metrics(store, ["model=cnn", *TINY])
-    uri = f"runs:/{base.info.run_id}/model"
-    _, files = pretrained.fetch(uri, tmp_path)
-    return uri, torch.load(files["weights"], weights_only=True)
-
-
-@pytest.fixture
-def first_weights(monkeypatch):
-    """The net's state_dict as training starts, for every torch fit of the test."""
+def watch_training(monkeypatch) -> list:
+    """The net's state_dict as training starts, for every torch fit from now on (until monkeypatch undoes it)."""
     from glyphlab.models import training
 
     seen, train = [], training.train
@@ -121,23 +109,50 @@ def first_weights(monkeypatch):
     return seen
 
 
+@pytest.fixture(scope="module")
+def logged_cnn(tmp_path_factory):
+    """A tiny cnn on runes trained and logged once per module, in a store of its own: (the folder of the logged
+    model as MLflow downloads it, which model.init_from takes; its weights as logged; its weights as its training
+    started). model.init_from=runs:/… itself: the sklearn test below."""
+    import torch
+
+    from glyphlab.models import pretrained
+
+    tmp = tmp_path_factory.mktemp("logged_cnn")
+    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))
+        started = watch_training(mp)
+        client, base = run_metrics(uri, ["model=cnn", *TINY])
+        _, files = pretrained.fetch(f"runs:/{base.info.run_id}/model", tmp / "download")
+    return str(Path(files["weights"]).parent), torch.load(files["weights"], weights_only=True), started[0]
+
+
+@pytest.fixture
+def first_weights(monkeypatch):
+    """The net's state_dict as training starts, for every torch fit of the test."""
+    return watch_training(monkeypatch)
+
+
 def test_a_run_starts_from_the_weights_of_a_logged_model(store, first_weights, logged_cnn):
     import torch
 
-    uri, logged = logged_cnn
-    client, tuned = run_metrics(store, ["model=cnn", *TINY, "seed=1", f"model.init_from={uri}"])
+    folder, logged, untrained = logged_cnn
+    client, tuned = run_metrics(store, ["model=cnn", *TINY, "seed=1", f"model.init_from={folder}"])
     start = first_weights[-1]
     assert start.keys() == logged.keys() and all(torch.equal(start[k], logged[k]) for k in logged)
-    assert tuned.data.params["model.init_from"] == uri
-    assert len(first_weights) == 2   # the logged run itself started elsewhere: its weights were trained
-    assert not all(torch.equal(first_weights[0][k], logged[k]) for k in logged if k.endswith("weight"))
+    assert tuned.data.params["model.init_from"] == folder
+    assert len(first_weights) == 1   # the logged run itself started elsewhere: its weights were trained
+    assert not all(torch.equal(untrained[k], logged[k]) for k in logged if k.endswith("weight"))
 
 
 def test_a_logged_single_net_starts_every_member_of_an_ensemble(store, logged_cnn, first_weights):
     import torch
 
-    uri, logged = logged_cnn
-    run_metrics(store, ["model=cnn", *TINY, "model.members=2", "tracking.log_model=false", f"model.init_from={uri}"])
+    folder, logged, _ = logged_cnn
+    run_metrics(store, ["model=cnn", *TINY, "model.members=2", "tracking.log_model=false",
+                        f"model.init_from={folder}"])
     start = first_weights[-1]
     assert all(torch.equal(start[f"nets.{i}.{k}"], logged[k]) for i in (0, 1) for k in logged)
 
@@ -150,7 +165,7 @@ def test_a_logged_single_net_starts_every_member_of_an_ensemble(store, logged_cn
     (["model=sklearn_mlp"], "is a torch model (cnn); this run trains a sklearn model"),
 ])
 def test_a_logged_model_that_does_not_fit_is_one_line(store, logged_cnn, capsys, overrides, line):
-    uri, _ = logged_cnn
+    uri = logged_cnn[0]
     code, last = main_exit(["model=cnn", *TINY, *overrides, f"++model.init_from={uri}"], capsys)
     assert code == 2 and last.startswith(f"glyphlab: error: model.init_from {uri} ") and line in last
 
