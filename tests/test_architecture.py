@@ -172,3 +172,34 @@ def test_the_name_check_sees_functions_classes_and_constants_but_not_imports(tmp
                                     "LIMIT2: glyphlab/a.py, glyphlab/data/c.py"]   # build: the data options' contract
     (tmp_path / "glyphlab" / "d.py").write_text("def build():\n    pass\n")   # outside data/: no data option
     assert "build: glyphlab/d.py, glyphlab/data/c.py, glyphlab/data/e.py" in defined_twice(public_definitions(tmp_path))
+
+
+LONG_FUNCTION = 60   # lines, def to last line: longer ones say why in a comment right above the def
+
+
+def long_functions(src: Path) -> list[str]:
+    """``path:line name (n lines)`` of each function longer than :data:`LONG_FUNCTION` lines with no comment
+    line right above it (or above its decorators)."""
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines), filename=str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                if n > LONG_FUNCTION and not lines[first - 2].strip().startswith("#"):
+                    found.append(f"{path.relative_to(src).as_posix()}:{node.lineno} {node.name} ({n} lines)")
+    return found
+
+
+def test_no_long_function_without_a_reason():
+    found = long_functions(ROOT / "src")
+    assert not found, (f"functions over {LONG_FUNCTION} lines: split the concerns they mix, or say why they are one "
+                       f"in a comment above the def:\n" + "\n".join(found))
+
+
+def test_the_length_check_counts_lines_and_reads_the_reason(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(LONG_FUNCTION))
+    (tmp_path / "m.py").write_text(f"def long():\n{body}\n\n# one story, told once\ndef kept():\n{body}\n\n"
+                                   f"def short():\n    pass\n")
+    assert long_functions(tmp_path) == [f"m.py:1 long ({LONG_FUNCTION + 1} lines)"]

@@ -65,6 +65,8 @@ def main(cfg: DictConfig) -> float:
         raise
 
 
+# One function on purpose (~65 lines): the five steps of a run read top to bottom here; each step's work
+# lives in its own module.
 def run(cfg: DictConfig) -> float:
     from glyphlab import distributed, models, tracking
     from glyphlab.tracking.inputs import log_dataset

@@ -69,37 +69,9 @@ def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", backg
         raise DataError("data.root is required: a folder with Omniglot's images_background(.zip) / "
                         "images_evaluation(.zip), or one of those zips, e.g. data.root=~/omniglot")
     root = Path(root).expanduser()
-    sources = _find_sets(root, background)
-    # Per alphabet, the first source that has it: an unpacked folder before a zip, the full set
-    # before its _small variants (which are subsets of it), so no image is read twice.
-    found: dict[str, tuple[str, dict]] = {}
-    for name, characters in sources:
-        for alpha, chars in characters.items():
-            found.setdefault(alpha, (name, chars))
-    wanted = list(found) if alphabet is None else [alphabet] if isinstance(alphabet, str) else list(alphabet)
-    by_lower = {a.lower(): a for a in found}  # "latin" finds "Latin"
-    wanted = [a if a in found else by_lower.get(str(a).lower(), a) for a in wanted]
-    unknown = [a for a in wanted if a not in found]
-    if unknown or not wanted:
-        raise DataError(f"unknown Omniglot alphabet(s) {', '.join(map(repr, unknown))} in {root}; "
-                        f"found: {', '.join(sorted(found)) or 'none'}")
-
+    found, wanted = _alphabets(root, alphabet, background)
     folders = [(a, c) for a in dict.fromkeys(wanted) for c in sorted(found[a][1])]
-    if class_names == "letters":
-        numbered = {a: sorted(found[a][1]) for a in wanted}
-        classes = [LETTERS[a][numbered[a].index(c)] if len(LETTERS.get(a, "")) == len(numbered[a])
-                   else c if len(wanted) == 1 else f"{a}/{c}" for a, c in folders]
-    elif class_names is None:
-        classes = [c if len(wanted) == 1 else f"{a}/{c}" for a, c in folders]
-    else:
-        classes = as_names(class_names)
-        if len(classes) != len(folders):
-            raise DataError(f"class_names has {len(classes)} names but {', '.join(wanted)} has "
-                            f"{len(folders)} characters ({folders[0][1]}..{folders[-1][1]}); give one name "
-                            f"per character in order, or class_names=null")
-        if len(set(classes)) != len(classes):
-            raise DataError(f"class_names must be distinct, got repeats: "
-                            f"{' '.join(sorted({n for n in classes if classes.count(n) > 1}))}")
+    classes = _class_names(class_names, folders, found, wanted)
 
     items, labels = [], []
     for label, (a, c) in enumerate(folders):
@@ -117,6 +89,44 @@ def build(*, root: str | None, alphabet: str | list[str] | None = "Latin", backg
         "root": str(root), "sources": sorted({found[a][0] for a in wanted}), "alphabets": list(dict.fromkeys(wanted)),
         "characters": [f"{a}/{c}" for a, c in folders], "drawers": drawers,
         "skipped_files": [name for name, _ in skipped]})
+
+
+def _alphabets(root: Path, alphabet, background) -> tuple[dict[str, tuple[str, dict]], list[str]]:
+    """(every alphabet found under ``root``: its source and its characters' image files; the names of the
+    ones ``alphabet`` asks for, as found, case aside)."""
+    # Per alphabet, the first source that has it: an unpacked folder before a zip, the full set
+    # before its _small variants (which are subsets of it), so no image is read twice.
+    found: dict[str, tuple[str, dict]] = {}
+    for name, characters in _find_sets(root, background):
+        for alpha, chars in characters.items():
+            found.setdefault(alpha, (name, chars))
+    wanted = list(found) if alphabet is None else [alphabet] if isinstance(alphabet, str) else list(alphabet)
+    by_lower = {a.lower(): a for a in found}  # "latin" finds "Latin"
+    wanted = [a if a in found else by_lower.get(str(a).lower(), a) for a in wanted]
+    unknown = [a for a in wanted if a not in found]
+    if unknown or not wanted:
+        raise DataError(f"unknown Omniglot alphabet(s) {', '.join(map(repr, unknown))} in {root}; "
+                        f"found: {', '.join(sorted(found)) or 'none'}")
+    return found, wanted
+
+
+def _class_names(class_names, folders: list[tuple[str, str]], found: dict, wanted: list[str]) -> list[str]:
+    """A name per (alphabet, character folder), as :func:`build`'s ``class_names`` says."""
+    if class_names == "letters":
+        numbered = {a: sorted(found[a][1]) for a in wanted}
+        return [LETTERS[a][numbered[a].index(c)] if len(LETTERS.get(a, "")) == len(numbered[a])
+                else c if len(wanted) == 1 else f"{a}/{c}" for a, c in folders]
+    if class_names is None:
+        return [c if len(wanted) == 1 else f"{a}/{c}" for a, c in folders]
+    classes = as_names(class_names)
+    if len(classes) != len(folders):
+        raise DataError(f"class_names has {len(classes)} names but {', '.join(wanted)} has "
+                        f"{len(folders)} characters ({folders[0][1]}..{folders[-1][1]}); give one name "
+                        f"per character in order, or class_names=null")
+    if len(set(classes)) != len(classes):
+        raise DataError(f"class_names must be distinct, got repeats: "
+                        f"{' '.join(sorted({n for n in classes if classes.count(n) > 1}))}")
+    return classes
 
 
 def _drawer(name: str) -> int | None:

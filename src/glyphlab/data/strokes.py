@@ -89,6 +89,28 @@ def family_box(points: np.ndarray) -> tuple[float, np.ndarray]:
     return scale, 0.5 - scale * (lo + hi) / 2
 
 
+def _place_variants(pts: np.ndarray, n: int, rng: np.random.Generator, style: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each variant's affine: scale, slant, rotation about the box centre, then a shift; and its pen radius.
+    ``pts`` float ``[n or 1, P, 2]`` → ``[n, P, 2]``; radius ``[n]`` in the unit box."""
+    angle = np.deg2rad(rng.uniform(-style["rotation"], style["rotation"], n))
+    shear = rng.uniform(-style["slant"], style["slant"], n)
+    size = rng.uniform(*style["scale"], n)
+    move = rng.uniform(-style["shift"], style["shift"], (n, 2))
+    radius = rng.uniform(*style["pen_width"], n) / 2                         # unit box
+    if style["aspect"]:  # drawn only when asked, so the older sets keep their random streams
+        stretch = np.exp(rng.uniform(-style["aspect"], style["aspect"], n) / 2)
+        size = np.stack([size * stretch, size / stretch], -1)                  # [n, 2]: x, y
+    else:
+        size = np.stack([size, size], -1)
+    cos, sin = np.cos(angle), np.sin(angle)
+    # y grows downwards, so x += shear * (0.5 - y) leans the top to the right like italics.
+    shear_m = np.stack([np.stack([np.ones(n), -shear], -1), np.stack([np.zeros(n), np.ones(n)], -1)], -2)
+    rot_m = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
+    affine = rot_m @ shear_m @ (np.eye(2) * size[:, None, :])                # [n, 2, 2]
+    pts = (pts - 0.5) @ affine.transpose(0, 2, 1) + 0.5 + move[:, None, :]
+    return pts, radius
+
+
 def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.random.Generator,
                  fit_box=None, **style) -> np.ndarray:
     """Draw ``n`` handwritten variants of one glyph.
@@ -126,23 +148,7 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
            + ends[:, stroke_id, 0] * (1 - t) + ends[:, stroke_id, 1] * t
            + bend[:, stroke_id, 0] * np.sin(np.pi * t) + 0.5 * bend[:, stroke_id, 1] * np.sin(2 * np.pi * t))
 
-    # Per-variant affine: scale, slant, rotation about the box centre, then a shift.
-    angle = np.deg2rad(rng.uniform(-style["rotation"], style["rotation"], n))
-    shear = rng.uniform(-style["slant"], style["slant"], n)
-    size = rng.uniform(*style["scale"], n)
-    move = rng.uniform(-style["shift"], style["shift"], (n, 2))
-    radius = rng.uniform(*style["pen_width"], n) / 2                         # unit box
-    if style["aspect"]:  # drawn only when asked, so the older sets keep their random streams
-        stretch = np.exp(rng.uniform(-style["aspect"], style["aspect"], n) / 2)
-        size = np.stack([size * stretch, size / stretch], -1)                  # [n, 2]: x, y
-    else:
-        size = np.stack([size, size], -1)
-    cos, sin = np.cos(angle), np.sin(angle)
-    # y grows downwards, so x += shear * (0.5 - y) leans the top to the right like italics.
-    shear_m = np.stack([np.stack([np.ones(n), -shear], -1), np.stack([np.zeros(n), np.ones(n)], -1)], -2)
-    rot_m = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
-    affine = rot_m @ shear_m @ (np.eye(2) * size[:, None, :])                # [n, 2, 2]
-    pts = (pts - 0.5) @ affine.transpose(0, 2, 1) + 0.5 + move[:, None, :]
+    pts, radius = _place_variants(pts, n, rng, style)
     if style["pen_relative"]:
         radius = radius * np.ptp(pts, axis=1).max(-1)
 

@@ -94,19 +94,7 @@ def connect(cfg_tracking):
         _check_server(uri)
     db = sqlite_path(uri)
     if db is not None:
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-            probe = db.parent / f".write-probe-{os.getpid()}"
-            probe.touch()
-            probe.unlink()
-        except OSError as e:
-            raise TrackingError(f"MLflow store {uri} is not writable: {e.strerror} ({db.parent})") from None
-        try:  # the file itself: write-protected in a writable folder, SQLite would fail at the first write
-            if db.exists() and not in_use_here(uri):  # (never behind the back of this process's own pool)
-                os.close(os.open(db, os.O_RDWR))
-        except OSError as e:
-            raise TrackingError(f"MLflow store {uri} is not writable: {db} ({e.strerror}); make it writable, "
-                                f"or set tracking.uri to another store") from None
+        _check_writable(db, uri)
     quiet_progress_bars()
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -143,6 +131,23 @@ def connect(cfg_tracking):
         raise TrackingError(f"cannot open the MLflow store {uri}: {type(e).__name__}: {reason}"[:1000]) from e
     mark_dead_runs(client)
     return client, experiment_id
+
+
+def _check_writable(db: Path, uri: str) -> None:
+    """Raise :class:`TrackingError` unless the SQLite file ``db`` (or, when new, its folder) can be written."""
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        probe = db.parent / f".write-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise TrackingError(f"MLflow store {uri} is not writable: {e.strerror} ({db.parent})") from None
+    try:  # the file itself: write-protected in a writable folder, SQLite would fail at the first write
+        if db.exists() and not in_use_here(uri):  # (never behind the back of this process's own pool)
+            os.close(os.open(db, os.O_RDWR))
+    except OSError as e:
+        raise TrackingError(f"MLflow store {uri} is not writable: {db} ({e.strerror}); make it writable, "
+                            f"or set tracking.uri to another store") from None
 
 
 def _store_lock(uri: str, db: Path | None):

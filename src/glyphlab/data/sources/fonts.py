@@ -146,19 +146,20 @@ def trace(skeleton: np.ndarray) -> list[np.ndarray]:
     # a short branch with one free end off a junction is a thinning spur, not a stroke
     branches = [b for b in branches if length(b) >= MIN_BRANCH * size
                 or sum(len(neighbours(b[i])) == 1 for i in (0, -1)) != 1]
-    branches = _join_through_junctions(branches, nodes)
-    out = []
-    for path in branches:
-        pts = np.array([(x, y) for y, x in path], dtype=np.float64)
-        if len(pts) > 4:  # smooth the pixel staircase, keeping the ends
-            kernel = np.ones(5) / 5
-            inner = np.stack([np.convolve(np.pad(pts[:, k], 2, mode="edge"), kernel, "valid") for k in (0, 1)], 1)
-            inner[[0, -1]] = pts[[0, -1]]
-            pts = inner[::2] if len(inner) > 8 else inner
-            if not np.array_equal(pts[-1], inner[-1]):
-                pts = np.concatenate([pts, inner[-1:]])
-        out.append(pts)
-    return out
+    return [_polyline(path) for path in _join_through_junctions(branches, nodes)]
+
+
+def _polyline(path: list) -> np.ndarray:
+    """A branch's (y, x) pixels as a float ``[n, 2]`` (x, y) polyline, its pixel staircase smoothed, its ends kept."""
+    pts = np.array([(x, y) for y, x in path], dtype=np.float64)
+    if len(pts) > 4:
+        kernel = np.ones(5) / 5
+        inner = np.stack([np.convolve(np.pad(pts[:, k], 2, mode="edge"), kernel, "valid") for k in (0, 1)], 1)
+        inner[[0, -1]] = pts[[0, -1]]
+        pts = inner[::2] if len(inner) > 8 else inner
+        if not np.array_equal(pts[-1], inner[-1]):
+            pts = np.concatenate([pts, inner[-1:]])
+    return pts
 
 
 def _join_through_junctions(branches: list[list], nodes: set, max_turn: float = 50.0) -> list[list]:
