@@ -74,12 +74,28 @@ def test_identical_drawings_measure_no_deviation(tmp_path):
 def test_rotation_and_end_noise_are_measured(tmp_path):
     strokes_zip, images_zip = write_fixture(tmp_path, rotation_deg=10.0, end_noise=1.5, n=20)
     r = calibrate.calibrate(strokes_zip, None, alphabets=["Korean"])
-    assert 3 < r["rotation_std"] < 10  # uniform ±10° has std 5.8°
+    assert 4 < r["rotation_std"] < 11  # uniform ±10° has robust std 7.4° (std 5.8°)
     assert r["end_displacement_std"] > 0.005
     assert "pen_px_median" not in r
     style = calibrate.implied_style(r)
-    assert style["rotation"] == pytest.approx(np.sqrt(3) * r["rotation_std"], abs=0.01)
+    assert style["rotation"] == pytest.approx(r["rotation_std"] / calibrate.UNIFORM_ROBUST_STD, abs=0.01)
     assert style["scale"][0] < 1 < style["scale"][1]
+
+
+def test_implied_amplitudes_give_back_the_uniform_draws():
+    # The engine draws rotation, slant, scale and aspect uniformly in ±v; what calibrate measures of such
+    # draws (robust stds) must imply v again, not √3 × the robust std (28 % wider).
+    rng = np.random.default_rng(0)
+    robust = lambda v: calibrate._robust_std(rng.uniform(-v, v, 200_000))  # noqa: E731
+    r = {"rotation_std": robust(10.0), "slant_std": robust(0.2), "size_std": robust(0.1), "aspect_std": robust(0.3),
+         "end_displacement_std": 0.01, "bend_std": 0.04, "stroke_move_std": 0.01, "stroke_angle_std": 5.0,
+         "stroke_length_std": 0.09, "split_fraction": 0.2, "joined_fraction": 0.1, "strokes_mean": 2.5}
+    style = calibrate.implied_style(r)
+    assert style["rotation"] == pytest.approx(10.0, rel=0.02)
+    assert style["slant"] == pytest.approx(0.2, rel=0.02)
+    assert style["aspect"] == pytest.approx(0.3, rel=0.02)
+    assert np.log(style["scale"]) == pytest.approx([-0.1, 0.1], rel=0.03)
+    assert style["stroke_rotation"] == 5.0  # normal stds are taken as measured
 
 
 def test_cli_prints_numbers_and_style(tmp_path, capsys):

@@ -233,15 +233,19 @@ def calibrate(strokes_zip, images_zip=None, alphabets=CALIBRATION_ALPHABETS) -> 
 
 
 def implied_style(r: dict[str, float]) -> dict:
-    """The stroke engine's style values these numbers imply (uniform ±v has std v/√3)."""
+    """The stroke engine's style values these numbers imply. The engine draws whole-glyph rotation, slant,
+    scale and aspect uniformly in ±v, whose robust std (1.4826 × MAD, what :func:`calibrate` measures) is
+    1.4826 · v/2, so v = robust std / :data:`UNIFORM_ROBUST_STD` (not √3 × it: that is the plain std's
+    relation and overstates v by 28 %); the stroke-level keys and jitter are normal stds, taken as measured."""
     g = GLYPH_SIDE
+    u = UNIFORM_ROBUST_STD
     style = {
         "jitter": r["end_displacement_std"] * g,
         "wobble": r["bend_std"],
-        "rotation": np.sqrt(3) * r["rotation_std"],
-        "slant": np.sqrt(3) * r["slant_std"],
-        "scale": [float(np.exp(-np.sqrt(3) * r["size_std"])), float(np.exp(np.sqrt(3) * r["size_std"]))],
-        "aspect": np.sqrt(3) * r["aspect_std"],
+        "rotation": r["rotation_std"] / u,
+        "slant": r["slant_std"] / u,
+        "scale": [float(np.exp(-r["size_std"] / u)), float(np.exp(r["size_std"] / u))],
+        "aspect": r["aspect_std"] / u,
         "stroke_shift": r["stroke_move_std"] * g,
         "stroke_rotation": r["stroke_angle_std"],
         "stroke_scale": r["stroke_length_std"],
@@ -255,6 +259,9 @@ def implied_style(r: dict[str, float]) -> dict:
     style["fit"] = g
     return {k: [round(x, 3) for x in v] if isinstance(v, list) else v if isinstance(v, bool) else round(float(v), 3)
             for k, v in style.items()}
+
+
+UNIFORM_ROBUST_STD = 1.4826 / 2  # the robust std of a uniform ±1: its median absolute deviation is 1/2
 
 
 def _robust_std(values) -> float:
