@@ -39,7 +39,7 @@ test: lint
 test-fast: install-test
 	$(PYTEST) -m "not slow"
 
-# lint: ruff's checks ([tool.ruff] in pyproject.toml). No `ruff format --check` yet: the tree is not formatted.
+# lint: ruff's checks, the layout rules as the format check ([tool.ruff] in pyproject.toml says why not ruff format).
 lint: install-test
 	$(PY) -m ruff check .
 

@@ -76,7 +76,6 @@ def test_slurm_config_of_the_readme_composes_and_makes_an_sbatch_script(tmp_path
         assert f"#SBATCH {flag}" in script, (flag, script)
 
 
-
 @pytest.mark.slow
 def test_ddp_on_cpu_is_one_run_per_job_with_one_folder_inside_a_sweep(store, tmp_path):
     """`trainer=ddp` on 2 CPU processes (gloo) in a sweep beside a 1-process job: rank 1 trains

@@ -155,4 +155,3 @@ def stitch(digits: np.ndarray, image_size: int, cells: int | None = None) -> np.
     strip = np.zeros((size, (cells or n) * size), np.uint8)  # [S, n·S]
     strip[:, :n * size] = np.concatenate(list(digits), axis=1)
     return np.asarray(Image.fromarray(strip).resize((image_size, image_size), Image.Resampling.BILINEAR))
-

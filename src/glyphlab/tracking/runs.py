@@ -39,6 +39,8 @@ def git_commit() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
 def run_name(cfg) -> str:
     if cfg.tracking.get("run_name"):
         return str(cfg.tracking.run_name)
