@@ -120,8 +120,8 @@ def draw(pts: np.ndarray, seg: np.ndarray, radius: np.ndarray, image_size: int) 
 
 def low_res(images: np.ndarray, rng, sides, p, mode="average", big=None) -> np.ndarray:
     """A share ``p`` of ``images`` averaged down to a side in ``sides`` and scaled back up (bicubic);
-    ``mode`` a tuple of modes: each image picks one; ``mode="bitmap"``: made from ``big`` (the same images drawn at a higher resolution) as block counts
-    of a binary bitmap, see :func:`bitmap_counts`."""
+    ``mode`` a tuple of modes: each image picks one; ``mode="bitmap"``: made from ``big`` (the same images drawn
+    at a higher resolution) as block counts of a binary bitmap, see :func:`bitmap_counts`."""
     from PIL import Image
 
     size = images.shape[1]

@@ -41,8 +41,9 @@ expose; lengths are fractions of the image side):
                 a random side in that range and scaled back up (bicubic), as a scan or a small
                 bitmap reaches the model (scikit-learn's digits are 8×8 counts), with the darkest ink
                 stretched back to full contrast; ``low_res_p`` 0: off;
-- ``low_res_mode`` ``average`` (above) or ``bitmap``, or a list of them (each low-res image picks one): the low-res copy is made as scikit-learn's
-                digits were (UCI optdigits): the glyph's ink box size-normalised (aspect kept, centred)
+- ``low_res_mode`` ``average`` (above) or ``bitmap``, or a list of them (each low-res image picks one):
+                the low-res copy is made as scikit-learn's digits were (UCI optdigits): the glyph's
+                ink box size-normalised (aspect kept, centred)
                 into a binary bitmap of 4× the side, its strokes grown or thinned to an even share of
                 ink (NIST's stroke-width normalisation), the on-pixels of each 4×4 block counted, and
                 the counts scaled up exactly as ``eval_data=digits`` shows the real ones (glyphlab.data.digits);
