@@ -27,9 +27,8 @@ run: install
 	$(PY) run.py model=cnn data=runes
 
 # One pytest worker per core (pytest-xdist), each test file on one worker so a module's shared fixtures
-# (a trained model) are built once; tests/conftest.py gives each worker, and what it starts, one thread, and
-# orders the files longest first (LONGEST_FIRST), which xdist keeps with --no-loadscope-reorder.
-PYTEST := $(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
+# (a trained model) are built once; tests/conftest.py gives each worker, and what it starts, one thread.
+PYTEST := $(PY) -m pytest -q -n auto --dist loadfile
 
 # test: what CI runs (.ci/run): the lint, then every test, and the 15 slowest.
 test: lint

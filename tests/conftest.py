@@ -20,21 +20,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault(variable, "1")
 
 
-# The longest files, longest first (from the durations of a full run: each starts processes, servers or sweeps).
-# `make test` hands whole files to the xdist workers in collection order (--dist loadfile --no-loadscope-reorder):
-# run these first and the files each worker takes last are short ones, so both end together. Without it xdist
-# orders files by their number of tests and a two-test file of three minutes can come last.
-LONGEST_FIRST = ("test_reliability", "test_scaleout", "test_server", "test_reliability_server", "test_reliability_dead",
-                 "test_optuna", "test_predict", "test_sweeps", "test_reliability_races", "test_verbosity",
-                 "test_reliability_store", "test_read_real", "test_reliability_data", "test_fine_tune", "test_experiment")
-
-
-def pytest_collection_modifyitems(items):
-    """Files in :data:`LONGEST_FIRST` order ahead of the rest; the order inside each file is kept."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
-
-
 @pytest.fixture(scope="session")
 def empty_store_file(tmp_path_factory):
     """An empty, fully migrated MLflow SQLite file: creating one costs seconds, copying it nothing."""
