@@ -6,6 +6,7 @@ are in helpers.py.
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -18,6 +19,14 @@ from helpers import compose
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
+
+
+# The Ctrl-C tests need Ctrl-C to be Python's KeyboardInterrupt here and in the runs they start. A shell
+# starts a background job (`make test &`, nohup, some CI runners) with SIGINT ignored, every process it
+# starts inherits that, and Python then leaves SIGINT ignored: the tests' Ctrl-C would be lost. Behave as
+# a terminal's foreground job does (a handler is reset to the default in the processes we start).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
