@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from helpers import ROOT, all_runs, logged_run
 
@@ -97,12 +98,15 @@ def draw_with_finger(page, cdp, rune):
     from glyphlab.data.runes import STROKES
 
     box = page.locator("#pad").bounding_box()
-    for stroke in STROKES[rune]:
-        first, *rest = stroke_points(stroke, box)
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": first[0], "y": first[1]}]})
-        for x, y in rest:
-            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    clock = page.evaluate("Date.now() / 1000")           # the events carry a finger's pace: 16 ms a point, and
+    for stroke in STROKES[rune]:                         # a rest before lifting (sent at once, they would be a
+        first, *rest = stroke_points(stroke, box)        # fling, and Chrome eats the tap that stops a fling)
+        points = [("touchStart", first), *(("touchMove", p) for p in rest), ("touchMove", rest[-1])]
+        for kind, (x, y) in points:
+            clock += 0.016 if kind == "touchMove" else 0.1
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}], "timestamp": clock})
+        clock += 0.1
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": [], "timestamp": clock})
 
 
 def answer(page) -> list[str]:
@@ -202,6 +206,31 @@ def test_collect_two_runes_in_the_browser_then_train_on_them(browser, collect_ur
     beside = trained(tmp_path / "beside", "data=runes", "data.samples_per_class=12", f"data.extra_root={root}")
     assert beside["data/n_classes"] == 24                 # synthesis of all 24 runes, plus the 8 drawings
     assert sum(beside[f"data/extra_{part}"] for part in ("train", "val", "test")) == 8 and beside["data/extra_train"] > 0
+
+
+@pytest.mark.slow
+def test_collect_with_a_finger_on_a_phone(browser, collect_url):
+    """The collect page on a touch screen: a finger draws, a tap saves, the page neither scrolls nor zooms."""
+    url, root = collect_url
+    context = browser.new_context(has_touch=True, is_mobile=True, viewport={"width": 390, "height": 740},
+                                  device_scale_factor=3)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("body[data-state=ready]")
+    cdp = context.new_cdp_session(page)
+    for k in range(2):
+        draw_with_finger(page, cdp, "ᚠ")
+        page.tap("#save")
+        page.wait_for_function(f"window.glyphlab.saved === {k + 1}")
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) == ["ᚠ/1.png", "ᚠ/2.png"]
+    with Image.open(root / "ᚠ" / "2.png") as drawing:          # the finger's ink is in the file
+        assert np.asarray(drawing.convert("L")).min() < 128
+    assert page.evaluate("[window.scrollY, window.visualViewport.scale]") == [0, 1]
+    assert page.inner_text("#progress") == "3 of 4"
+    assert errors == []
+    context.close()
 
 
 def trained(tmp, *overrides) -> dict:
