@@ -20,7 +20,7 @@ def test_recipe_composes_with_every_synthetic_data_option(data):
     assert cfg.model.name == "cnn" and cfg.augmentation.name == "heavy" and cfg.augmentation.mode == "online"
     assert cfg.model.members == 3 and plain.model.members == 1                # three nets averaged, only here
     assert plain.data.normalize is None and cfg.data.normalize == "box"      # the recipe's value wins over the data's
-    assert cfg.data.samples_per_class == plain.data.samples_per_class       # the data's own defaults are kept
+    assert (cfg.data.samples_per_class, cfg.data.image_size) == (400, 32)     # synthesis.*: as much of every set
     # Real handwriting is read the way the training data was drawn: normalised the same.
     with_eval = compose(["+experiment=read_real", *data, "eval_data=digits"])
     assert with_eval.eval_data.normalize == "box" and with_eval.eval_data.image_size == cfg.data.image_size
@@ -31,6 +31,16 @@ def test_command_line_wins_over_the_recipe():
                    "trainer.max_epochs=3", "model.members=1"])
     assert cfg.model.name == "mlp" and cfg.model.members == 1
     assert cfg.augmentation.name == "none" and cfg.data.normalize is None and cfg.trainer.max_epochs == 3
+    assert compose(["+experiment=read_real", "data=kana", "data.samples_per_class=50"]).data.samples_per_class == 50
+
+
+def test_the_recipe_leaves_the_amount_of_real_data_alone():
+    """synthesis.* reaches synthetic options only: a real option has no samples_per_class its loader would refuse,
+    and without the recipe every option keeps its own amount and size."""
+    real = compose(["+experiment=read_real", "data=folder", "data.root=."]).data
+    assert "samples_per_class" not in real and real.image_size == 32
+    kana = compose(["data=kana"]).data
+    assert (kana.samples_per_class, kana.image_size) == (100, 48)
 
 
 TINY_READ_REAL = ["data.samples_per_class=10", "data.image_size=16", "trainer.max_epochs=1",
