@@ -342,6 +342,26 @@ def test_normalize_box_scales_and_centres_the_ink():
     assert np.array_equal(normalize_box(shifted), big[:1])
 
 
+def test_normalize_box_brings_a_thin_faint_pen_to_full_level_and_width():
+    """A tablet's 1 px trace at 64 px shrinks to a faint hair line at 32: box normalisation draws it at full level
+    and one pixel wider; a pen as bold as the training pens, at full level, comes through as it was."""
+    from glyphlab.data import ink_at_full_level, normalize_box
+
+    thin = np.zeros((1, 64, 64), np.uint8)
+    thin[0, 8:56, 20] = 255                                        # a 1 px stroke, 48 tall
+    thin[0, 8, 20:44] = 255                                        # and a 1 px bar: a Γ
+    shrunk = np.asarray([np.asarray(Image.fromarray(thin[0]).resize((32, 32), Image.Resampling.BILINEAR))])
+    assert shrunk.max() < 200                                      # the trace at 32 px: faint
+    boxed = normalize_box(shrunk)[0]
+    assert np.percentile(boxed[boxed > 48], 95) == 255             # full level
+    assert (boxed[16] > 127).sum() >= 2                            # the stem at least 2 px wide
+    bold = np.zeros((32, 32), np.uint8)
+    bold[4:28, 10:14] = 255                                        # a 4 px pen at full level
+    bold[4:8, 10:24] = 255
+    assert np.array_equal(ink_at_full_level(bold), bold)
+    assert not ink_at_full_level(np.zeros((32, 32), np.uint8)).any()
+
+
 def test_normalize_is_applied_after_the_cache_and_checked(tmp_path):
     spec = {"name": "digits", "_target_": "glyphlab.data.digits.build", "image_size": 16}
     plain = load(spec, cache_dir=tmp_path)
