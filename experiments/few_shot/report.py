@@ -12,7 +12,9 @@ import numpy as np
 
 ROWS = {"real": "real drawings only", "finetune": "read_real model fine-tuned on them (lr 3e-3)",
         "finetune:lr3e-4": "read_real model fine-tuned on them (lr 3e-4)",
-        "synth": "synthesis + them (one run)", "synth:init": "synthesis + them, from the read_real model"}
+        "synth": "synthesis + them (one run)", "synth:init": "synthesis + them, from the read_real model",
+        "synth:s400": "synthesis + them, 400 a class (session 13's recipe)",
+        "synth:rep40": "synthesis + them, 400 a class, each drawing ×40"}
 ALPHABETS = {"latin": "Omniglot Latin (a–z)", "greek": "Omniglot Greek", "katakana": "Omniglot katakana"}
 KS = (0, 1, 2, 5, 10)
 TARGETS = (0.95, 0.98)
