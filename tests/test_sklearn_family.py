@@ -58,6 +58,40 @@ def test_an_interrupted_sklearn_run_stops_and_ends_killed(store, monkeypatch, ca
     assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers  # put back as they were
 
 
+def test_an_interrupt_between_a_metrics_write_and_its_commit_still_ends_the_run_killed(store, monkeypatch, capsys):
+    # Ctrl-C handled right after log_metrics' INSERTs ran and before their COMMIT (where a real SIGINT landed
+    # about one time in twenty): the broken-off call's connection holds the SQLite store's write lock. Ending
+    # the run KILLED used to wait out the busy timeout, fail with "database is locked" and leave it RUNNING.
+    from sqlalchemy.engine import default
+
+    from glyphlab.errors import Interrupted
+    from glyphlab.experiment import main
+
+    executemany, metrics_writes = default.DefaultDialect.do_executemany, []
+
+    def interrupted_after_the_inserts(self, cursor, statement, parameters, context=None):
+        executemany(self, cursor, statement, parameters, context)
+        if statement.startswith("INSERT INTO metrics") and "val/accuracy" in str(parameters):  # an epoch's
+            metrics_writes.append(statement)
+            if len(metrics_writes) == 2:  # the second epoch's metrics: written, not committed
+                raise Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(default.DefaultDialect, "do_executemany", interrupted_after_the_inserts)
+    cfg = compose(["model=sklearn_mlp", *TINY_SKLEARN, "model.max_epochs=6", "model.patience=6",
+                   "tracking.log_model=false"])
+    with pytest.raises(SystemExit) as exited:
+        main(cfg)
+    monkeypatch.undo()
+    assert exited.value.code == 130 and len(metrics_writes) == 2
+    client, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["KILLED"] and runs[0].data.tags["error"] == "interrupted"
+    assert len(client.get_metric_history(runs[0].info.run_id, "val/accuracy")) == 1  # the broken-off write rolled back
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "database is locked" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == \
+        f"glyphlab: interrupted by Ctrl-C (SIGINT); MLflow run {runs[0].info.run_id} ended KILLED"
+
+
 def ctrl_c_after_an_epoch(store, *args) -> tuple[int, str, str]:
     """A real `python run.py model=sklearn_mlp ARGS` that would train for a long time, sent SIGINT (what Ctrl-C
     sends) once it has logged an epoch; returns its exit code, stdout and stderr."""

@@ -3,10 +3,12 @@ error tagged, KILLED), also when the tracking server stops answering mid-run."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import re
 import signal
 import subprocess
+import traceback
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -85,11 +87,13 @@ def start_run(cfg: DictConfig):
             mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
             yield active
         except (KeyboardInterrupt, SystemExit) as e:
+            release_interrupted_calls(e)
             ended = _end_active_run("KILLED", "interrupted", uri)
             if isinstance(e, Interrupted) and ended:
                 e.run_id = run.info.run_id
             raise
         except BaseException as e:
+            release_interrupted_calls(e)
             if _server_lost(e, uri):
                 ended = _end_active_run("FAILED", f"the tracking server stopped answering: {_reason(e)}", uri,
                                         lost=True)
@@ -191,6 +195,24 @@ def _end_active_run(status: str, error: str, uri: str, lost: bool = False) -> bo
         pass
     mlflow.end_run(status)
     return True
+
+
+def release_interrupted_calls(error: BaseException) -> None:
+    """Let go of what the calls ``error`` broke off still hold: the local variables of their finished frames.
+
+    A signal handled while an MLflow call wrote to a SQLite store (Ctrl-C or SIGTERM landing between the
+    INSERTs of ``log_metrics`` and their COMMIT) leaves that call's database connection in the middle of a
+    write transaction; the exception's traceback keeps the connection alive, so the store stays locked and
+    ending the run KILLED or FAILED waits out the busy timeout (20 s) and fails with "database is locked",
+    leaving the run RUNNING. Clearing those frames' locals (the frames still running are left alone) lets
+    the connection be collected, which rolls the broken-off transaction back. The traceback still shows
+    every frame's file, line and function."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__
+    gc.collect()
 
 
 def _server_lost(error: BaseException, uri: str) -> bool:
