@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from helpers import compose
+from helpers import compose, new_store
 
 # Under pytest-xdist (`make test`: a worker per core) each worker and every run it starts computes on one
 # thread: two workers with a thread per core each would oversubscribe the cores, and OpenBLAS threads
@@ -32,10 +32,8 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 @pytest.fixture(scope="session")
 def empty_store_file(tmp_path_factory):
     """An empty, fully migrated MLflow SQLite file: creating one costs seconds, copying it nothing."""
-    from mlflow.tracking import MlflowClient
-
     path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
+    new_store(path)
     return path
 
 
@@ -60,7 +58,7 @@ def model_uri(tmp_path_factory):
     from glyphlab.experiment import run
 
     tmp = tmp_path_factory.mktemp("serving")
-    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    uri = new_store(tmp / "mlruns" / "mlflow.db")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))

@@ -59,14 +59,38 @@ def main_exit(overrides, capsys):
     return info.value.code, lines[-1]
 
 
+_EMPTY_STORE: list[Path] = []
+
+
+def new_store(db: Path) -> str:
+    """A copy of an empty, fully migrated MLflow SQLite store at ``db`` (its folder made); returns its URI.
+    MLflow's creation of a store (its tables, then its migrations) costs seconds; it is made once per
+    process, in a temp folder of its own, and copied for every store a test does not need to see created."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
+    if not _EMPTY_STORE:
+        folder = tempfile.mkdtemp(prefix="glyphlab-empty-store-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        MlflowClient(f"sqlite:///{folder}/mlflow.db").search_experiments()
+        _EMPTY_STORE.append(Path(folder) / "mlflow.db")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(_EMPTY_STORE[0], db)
+    return f"sqlite:///{db}"
+
+
 def logged_run(tmp: Path, overrides) -> tuple[str, str]:
     """(tracking URI, run id) of one real run of ``overrides`` (in-process, as `python run.py` would
-    run it) in a store and data cache of its own under ``tmp``; the run is FINISHED."""
+    run it) in a store (an empty one copied: :func:`new_store`) and data cache of its own under ``tmp``;
+    the run is FINISHED."""
     from glyphlab.experiment import run
     from glyphlab.tracking import tracking_uri
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+        mp.setenv("MLFLOW_TRACKING_URI", new_store(tmp / "mlruns" / "mlflow.db"))
         mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))
         cfg = compose(overrides)
         run(cfg)

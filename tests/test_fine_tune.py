@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from helpers import RUNES, TINY, TINY_SKLEARN, all_runs, compose, main_exit
+from helpers import RUNES, TINY, TINY_SKLEARN, all_runs, compose, main_exit, new_store
 
 
 def drawings(root, counts: dict[str, int]):
@@ -119,7 +119,7 @@ def logged_cnn(tmp_path_factory):
     from glyphlab.models import pretrained
 
     tmp = tmp_path_factory.mktemp("logged_cnn")
-    uri = f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    uri = new_store(tmp / "mlruns" / "mlflow.db")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("GLYPHLAB_CACHE", str(tmp / "cache"))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import RUNES, compose, fresh_runes, logged_run
+from helpers import RUNES, compose, fresh_runes, logged_run, new_store
 
 # Enough data and epochs that the sklearn MLP reads fresh runes; still a few seconds.
 SKLEARN_RUN = ["model=sklearn_mlp", "data=runes", "data.samples_per_class=40", "data.image_size=16",
@@ -214,7 +214,7 @@ def test_position_wise_model_reads_a_number(tmp_path, monkeypatch, capsys):
     from glyphlab.predict import main
     from glyphlab.serving import encode_png
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", new_store(tmp_path / "mlruns" / "mlflow.db"))
     monkeypatch.setenv("GLYPHLAB_CACHE", str(tmp_path / "cache"))
     run(compose(["model=mlp", "data=digit_sequence", "data.n_train=300", "data.n_val=60", "data.n_test=60",
                  "data.image_size=32", "data.max_digits=3", "trainer.max_epochs=1",

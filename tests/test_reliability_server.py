@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, TINY, free_port, healthy, wait_for
+from helpers import ROOT, TINY, free_port, healthy, new_store, wait_for
 
 from glyphlab.tracking import mark_dead_runs
 
@@ -27,6 +27,7 @@ def test_server_that_dies_mid_run_gives_one_line_and_keeps_checkpoints(tmp_path,
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     backend = tmp_path / "server.db"
+    new_store(backend)  # an empty store, copied: the server does not spend seconds creating one
     with open(tmp_path / "server.log", "w") as log:
         server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri",
                                    f"sqlite:///{backend}", "--serve-artifacts", "--artifacts-destination",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TINY_SKLEARN_SWEEP, cli, free_port, healthy, wait_for
+from helpers import TINY_SKLEARN_SWEEP, cli, free_port, healthy, new_store, wait_for
 
 pytestmark = pytest.mark.slow  # MLflow tracking servers (SQLite, PostgreSQL) and sweeps against them
 
@@ -104,7 +104,7 @@ def check_sweep_on_server(url: str, tmp: Path, artifacts: Path, *launcher: str) 
 
 def test_parallel_sweep_against_tracking_server_sqlite(tmp_path):
     """The joblib launcher's grouping: 2 jobs in 2 worker processes, linked to one parent."""
-    with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path) as url:
+    with mlflow_server(new_store(tmp_path / "server.db"), tmp_path) as url:  # created empty: a copy
         children = check_sweep_on_server(url, tmp_path, tmp_path / "artifacts",
                                          "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
     assert (tmp_path / "sweep" / ".mlflow_parent_run_id").read_text() == children[0]["mlflow.parentRunId"]
