@@ -219,6 +219,23 @@ def test_low_res_blurs_a_share_of_variants_at_full_contrast():
         render_glyph(glyph, 1, 32, np.random.default_rng(1), low_res_p=2)
 
 
+def test_low_res_pick_each_uses_only_the_listed_sides():
+    from glyphlab.data.raster import low_res
+
+    glyph = runes.rune_strokes("ᚠ")
+    sharp = render_glyph(glyph, 30, 32, np.random.default_rng(1), **dict(PLAIN_STYLE, pen_width=[0.03, 0.03]))
+    at = {side: low_res(sharp, np.random.default_rng(0), [side, side], 1.0) for side in range(4, 17)}
+    each = low_res(sharp, np.random.default_rng(0), [4, 16], 1.0, pick="each")
+    made = [[side for side in at if np.array_equal(at[side][i], each[i])] for i in range(30)]
+    assert all(m in ([4], [16]) for m in made) and {m[0] for m in made} == {4, 16}
+    spread = low_res(sharp, np.random.default_rng(0), [4, 16], 1.0)    # range: the sides between appear too
+    assert any(not any(np.array_equal(at[s][i], spread[i]) for s in (4, 16)) for i in range(30))
+    with pytest.raises(DataError, match="low_res_pick"):
+        render_glyph(glyph, 1, 32, np.random.default_rng(1), low_res_pick="some")
+    with pytest.raises(DataError, match="pixel sides"):
+        render_glyph(glyph, 1, 32, np.random.default_rng(1), low_res=[8, 0.5], low_res_pick="each")
+
+
 def test_bitmap_low_res_makes_digits_as_optdigits_did():
     from glyphlab.data.digits import upscale
     from glyphlab.data.raster import bitmap_counts

@@ -118,15 +118,19 @@ def draw(pts: np.ndarray, seg: np.ndarray, radius: np.ndarray, image_size: int) 
     return np.rint(canvas * 255).astype(np.uint8)
 
 
-def low_res(images: np.ndarray, rng, sides, p, mode="average", big=None) -> np.ndarray:
-    """A share ``p`` of ``images`` averaged down to a side in ``sides`` and scaled back up (bicubic);
+def low_res(images: np.ndarray, rng, sides, p, mode="average", big=None, pick="range") -> np.ndarray:
+    """A share ``p`` of ``images`` averaged down to a side in ``sides`` and scaled back up (bicubic):
+    ``pick="range"`` any side from ``sides[0]`` to ``sides[1]``, ``pick="each"`` one of the listed ``sides``;
     ``mode`` a tuple of modes: each image picks one; ``mode="bitmap"``: made from ``big`` (the same images drawn
     at a higher resolution) as block counts of a binary bitmap, see :func:`bitmap_counts`."""
     from PIL import Image
 
     size = images.shape[1]
     which = rng.random(len(images)) < p
-    side = rng.integers(int(sides[0]), int(sides[1]) + 1, len(images))
+    if pick == "each":
+        side = rng.choice(np.asarray(sides, dtype=int), len(images))
+    else:
+        side = rng.integers(int(sides[0]), int(sides[1]) + 1, len(images))
     out = images.copy()
     modes = np.full(len(images), mode, dtype=object) if isinstance(mode, str) else rng.choice(list(mode), len(images))
     if "bitmap" in set(modes):

@@ -41,6 +41,9 @@ expose; lengths are fractions of the image side):
                 a random side in that range and scaled back up (bicubic), as a scan or a small
                 bitmap reaches the model (scikit-learn's digits are 8×8 counts), with the darkest ink
                 stretched back to full contrast; ``low_res_p`` 0: off;
+- ``low_res_pick`` ``range`` (any side from ``low_res``'s min to max) or ``each`` (``low_res`` lists the
+                sides, e.g. ``[8, 16]``: each copy takes one of them, as the field's sets come at a few
+                sizes: optdigits 8, USPS and Semeion 16);
 - ``low_res_mode`` ``average`` (above) or ``bitmap``, or a list of them (each low-res image picks one):
                 the low-res copy is made as scikit-learn's digits were (UCI optdigits): the glyph's
                 ink box size-normalised (aspect kept, centred)
@@ -68,8 +71,10 @@ from glyphlab.errors import DataError
 DEFAULT_STYLE = dict(jitter=0.02, wobble=0.03, pen_width=(0.06, 0.1), rotation=8.0, slant=0.2,
                      scale=(0.85, 1.05), shift=0.05, margin=0.04, aspect=0.0, stroke_shift=0.0,
                      stroke_rotation=0.0, stroke_scale=0.0, pen_relative=False, fit=0.0, supersample=1,
-                     low_res=(8, 16), low_res_p=0.0, low_res_mode="average", join=0.0, split=0.0, sparse_p=0.0)
+                     low_res=(8, 16), low_res_p=0.0, low_res_mode="average",
+                     low_res_pick="range", join=0.0, split=0.0, sparse_p=0.0)
 LOW_RES_MODES = ("average", "bitmap")
+LOW_RES_PICKS = ("range", "each")
 STYLE_KEYS = tuple(DEFAULT_STYLE)
 
 # Long segments are cut into pieces of at most this many pixels before drawing: the wobble
@@ -161,7 +166,8 @@ def render_glyph(strokes: list[np.ndarray], n: int, image_size: int, rng: np.ran
         k = style["supersample"]
         images = np.rint(big.astype(np.float32).reshape(n, image_size, k, image_size, k).mean((2, 4))).astype(np.uint8)
     if style["low_res_p"]:
-        images = low_res(images, rng, style["low_res"], style["low_res_p"], style["low_res_mode"], big)
+        images = low_res(images, rng, style["low_res"], style["low_res_p"], style["low_res_mode"], big,
+                         pick=style["low_res_pick"])
     return images
 
 
@@ -252,11 +258,19 @@ def _check_style(style: dict) -> dict:
     if unknown:
         raise DataError(f"expected style keys among {', '.join(STYLE_KEYS)}, got {', '.join(sorted(unknown))}")
     style = {**DEFAULT_STYLE, **style}
-    for key in ("pen_width", "scale", "low_res"):
+    if style["low_res_pick"] not in LOW_RES_PICKS:
+        raise DataError(f"low_res_pick must be one of {', '.join(LOW_RES_PICKS)}, got {style['low_res_pick']!r}")
+    ranges = ("pen_width", "scale", "low_res") if style["low_res_pick"] == "range" else ("pen_width", "scale")
+    for key in ranges:
         lo_hi = style[key]
         if not (np.ndim(lo_hi) == 1 and len(lo_hi) == 2 and 0 < lo_hi[0] <= lo_hi[1]):
             raise DataError(f"{key} must be [min, max] with 0 < min <= max, got {lo_hi!r}")
         style[key] = (float(lo_hi[0]), float(lo_hi[1]))
+    if style["low_res_pick"] == "each":
+        sides = style["low_res"]
+        if not (np.ndim(sides) == 1 and len(sides) and all(float(v).is_integer() and v >= 2 for v in sides)):
+            raise DataError(f"low_res with low_res_pick=each must list pixel sides >= 2, got {sides!r}")
+        style["low_res"] = tuple(int(v) for v in sides)
     for key in ("jitter", "wobble", "rotation", "slant", "shift", "margin", "aspect", "stroke_shift",
                 "stroke_rotation", "stroke_scale", "fit", "join", "split", "sparse_p"):
         if style[key] < 0:
