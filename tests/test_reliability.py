@@ -205,7 +205,7 @@ def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store,
 
 @pytest.mark.slow
 def test_failing_job_does_not_stop_the_sweep(store, tmp_path):
-    p = cli("-m", "model=sklearn_mlp", *TINY_SKLEARN, "data.samples_per_class=24,1",
+    p = cli("-m", "model=sklearn_mlp", *TINY_SKLEARN, "data.samples_per_class=24,1", "tracking.log_model=false",
             f"hydra.sweep.dir={tmp_path / 'sweep'}")
     _, runs = all_runs(store)
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
@@ -220,7 +220,8 @@ def test_failing_job_does_not_stop_the_sweep(store, tmp_path):
 @pytest.mark.slow
 def test_eight_parallel_jobs_on_the_sqlite_store(store, tmp_path):
     p = cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=8", "model=sklearn_mlp", *TINY_SKLEARN,
-            "model.max_epochs=2", "seed=0,1,2,3,4,5,6,7", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+            "model.max_epochs=2", "seed=0,1,2,3,4,5,6,7", "tracking.log_model=false",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert p.returncode == 0, p.stderr[-3000:]
     client, runs = all_runs(store)
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
