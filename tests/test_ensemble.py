@@ -134,3 +134,51 @@ def test_a_run_with_members_trains_logs_and_serves_the_mean_of_its_members(store
         mean = torch.stack([torch.softmax(member(x), -1) for member in net.nets]).mean(0).numpy()
     np.testing.assert_allclose(proba, mean, atol=1e-5)
     assert not np.allclose(proba, proba[0])
+
+
+def test_with_own_member_data_each_member_learns_from_its_own_images():
+    from glyphlab.models.lit import GlyphClassifier
+
+    net = tiny_ensemble(2, dropout=0.0)
+    module = GlyphClassifier(net, lambda p: torch.optim.SGD(p, lr=0.1))
+    images = torch.randint(0, 255, (8, 2, 16, 16), dtype=torch.uint8)   # [B, K, H, W]: member k's own images
+    labels = torch.randint(0, 5, (8,))
+    loss = module.training_step((images, labels), 0)
+    own = [torch.nn.functional.cross_entropy(m(images[:, k].unsqueeze(1).float() / 255), labels)
+           for k, m in enumerate(net.nets)]
+    torch.testing.assert_close(loss, sum(own) / 2)
+    swapped = module.training_step((images.flip(1), labels), 0)                # the views matter, by member
+    assert not torch.allclose(swapped, loss)
+
+
+def test_own_member_data_builds_one_set_per_member_with_the_same_labels(store):
+    from glyphlab import data as datasets
+    from glyphlab.steps import member_views
+    from omegaconf import OmegaConf
+
+    cfg = compose(["model=cnn", "data=runes", *TINY, "model.members=3", "model.member_data=own"])
+    glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
+    train, _, _ = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
+    views = member_views(cfg, glyphs, train, glyphs.images[train])
+    assert views.shape == (len(train), 3, *glyphs.images.shape[1:])
+    np.testing.assert_array_equal(views[:, 0], glyphs.images[train])
+    assert not np.array_equal(views[:, 1], views[:, 0]) and not np.array_equal(views[:, 2], views[:, 1])
+    shared = compose(["model=cnn", "data=runes", *TINY, "model.members=3"])
+    assert member_views(shared, glyphs, train, glyphs.images[train]).shape == glyphs.images[train].shape
+
+
+def test_own_member_data_is_refused_where_it_cannot_be_built(store, tmp_path):
+    from glyphlab.errors import ConfigError
+    from glyphlab.experiment import check_config
+
+    check_config(compose(["model=cnn", "model.members=2", "model.member_data=own"]))
+    check_config(compose(["model=cnn", "data=folder", f"data.root={tmp_path}", "model.member_data=own"]))  # one net
+    with pytest.raises(ConfigError, match="model.member_data must be one of shared, own, got 'mine'"):
+        check_config(compose(["model=cnn", "model.member_data=mine"]))
+    with pytest.raises(ConfigError, match="model.member_data=own builds a synthetic set per member from data.seed; "
+                                          "data=folder has no seed"):
+        check_config(compose(["model=cnn", "data=folder", f"data.root={tmp_path}", "model.members=2",
+                              "model.member_data=own"]))
+    with pytest.raises(ConfigError, match="model.member_data=own needs augmentation.mode=online, got offline with 4"):
+        check_config(compose(["model=cnn", "augmentation=affine", "augmentation.mode=offline", "model.members=2",
+                              "model.member_data=own"]))

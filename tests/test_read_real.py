@@ -62,6 +62,7 @@ def test_recipe_trains_on_tiny_synthetic_data(store, data):
     assert r.data.tags["model"] == "cnn" and r.data.tags["augmentation"] == "heavy"
     assert r.data.params["data.normalize"] == "box"
     assert 0 <= r.data.metrics["test/accuracy"] <= 1
+    assert r.data.metrics["data/member_sets"] == 3                     # each of the three nets its own set
     if "eval_data=runes" in data:
         assert r.data.params["eval_data.normalize"] == "box"
         assert "eval_samples.png" in {a.path for a in client.list_artifacts(r.info.run_id)}

@@ -52,6 +52,31 @@ def augmented_train(cfg, family, glyphs: GlyphSet, train, tmp: Path):
     return x_train, y_train
 
 
+MEMBER_SEED_STEP = 1000  # member k's set: the data option built with data.seed + k × this
+
+
+def member_views(cfg, glyphs: GlyphSet, train, x_train: np.ndarray) -> np.ndarray:
+    """``model.member_data=own``: the train split once per ensemble member, uint8 ``[N, K, H, W]``; member 0's
+    view is ``x_train``, member k's the same data option built again with ``data.seed + k × MEMBER_SEED_STEP``
+    (with ``data.extra_root``'s drawings added as to the first), so each net learns from images the others
+    never see, with the same labels in the same order. Otherwise ``x_train`` unchanged (``[N, H, W]``)."""
+    from glyphlab.data import extra
+
+    members = cfg.model.get("members", 1)
+    if cfg.model.get("member_data", "shared") != "own" or members == 1:
+        return x_train
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    views = [x_train]
+    for k in range(1, members):
+        other = datasets.load({**data, "seed": int(data["seed"]) + k * MEMBER_SEED_STEP}, cache_dir=cfg.cache_dir)
+        other = extra.add_drawings(other, cfg.data, cfg.split.val, cfg.split.test, cfg.seed)
+        if other.classes != glyphs.classes or not np.array_equal(other.labels, glyphs.labels):
+            raise DataError(f"model.member_data=own: data={cfg.data.name} built with another seed has other classes "
+                            f"or another order of labels; expected the same layout for every seed")
+        views.append(other.images[train])
+    return np.stack(views, axis=1)
+
+
 def training_class_weights(cfg, y_train: np.ndarray, n_classes: int):
     """float32 ``[n_classes]`` loss weights for ``data.class_weights: balanced``, else None."""
     if cfg.data.get("class_weights") == "balanced":

@@ -125,14 +125,17 @@ class GlyphClassifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         images, labels = batch
-        x = to_input(images)
         member_logits = getattr(self.net, "member_logits", None)   # model.members > 1: models/ensemble.py
         if member_logits is not None:
             # every member learns from its own loss, each on its own draw of the online augmentation (as
-            # separate runs would); the loss is their mean
-            logits = member_logits([self.augmenter(x) for _ in self.net.nets] if self.augmenter is not None else x)
+            # separate runs would) and, with model.member_data=own, its own images ([B, K, H, W]); the
+            # loss is their mean
+            views = ([to_input(images[:, k]) for k in range(images.shape[1])] if images.ndim == 4
+                     else [to_input(images)] * len(self.net.nets))
+            logits = member_logits([self.augmenter(v) for v in views] if self.augmenter is not None else views)
             loss = self._loss(logits, labels.expand(len(logits), *labels.shape))
         else:
+            x = to_input(images)
             if self.augmenter is not None:  # online augmentation: fresh per-sample transforms, train split only
                 x = self.augmenter(x)
             loss = self._loss(self(x), labels)

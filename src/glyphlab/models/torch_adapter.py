@@ -25,6 +25,7 @@ class TorchFamily(Family):
         check_at_least(cfg.model.get("patience_val_images") or 0, 0, "model.patience_val_images")
         check_scheduler(cfg.model.get("scheduler"))
         check_at_least(cfg.model.get("members", 1), 1, "model.members")
+        check_member_data(cfg)
 
     def fit(self, cfg, glyphs, x_train, y_train, val, weights, workdir) -> Fitted:
         import torch
@@ -186,3 +187,22 @@ def _net_keys(net: dict) -> dict:
     else:
         net.setdefault("members", 1)
     return {("net" if k == "_target_" else k): v for k, v in net.items()}
+
+
+MEMBER_DATA = ("shared", "own")
+
+
+def check_member_data(cfg) -> None:
+    """``model.member_data=own`` needs a data option that synthesises from a seed and online augmentation
+    (the members' sets are built again, not their offline copies): one line otherwise."""
+    value = cfg.model.get("member_data", "shared")
+    if value not in MEMBER_DATA:
+        raise ConfigError(f"model.member_data must be one of {', '.join(MEMBER_DATA)}, got {value!r}")
+    if value == "shared" or cfg.model.get("members", 1) == 1:
+        return
+    if "seed" not in cfg.data:
+        raise ConfigError(f"model.member_data=own builds a synthetic set per member from data.seed; data={cfg.data.name} "
+                          f"has no seed (it reads images): set model.member_data=shared")
+    if cfg.augmentation.mode != "online" and cfg.augmentation.get("copies"):
+        raise ConfigError(f"model.member_data=own needs augmentation.mode=online, got {cfg.augmentation.mode} "
+                          f"with {cfg.augmentation.copies} copies")
