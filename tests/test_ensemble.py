@@ -153,18 +153,23 @@ def test_with_own_member_data_each_member_learns_from_its_own_images():
 
 def test_own_member_data_builds_one_set_per_member_with_the_same_labels(store):
     from glyphlab import data as datasets
+    from glyphlab import models
     from glyphlab.steps import member_views
     from omegaconf import OmegaConf
 
     cfg = compose(["model=cnn", "data=runes", *TINY, "model.members=3", "model.member_data=own"])
     glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
     train, _, _ = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
-    views = member_views(cfg, glyphs, train, glyphs.images[train])
+    torch_family, sklearn_family = (models.family(compose([f"model={m}"]).model.adapter) for m in ("cnn", "sklearn_mlp"))
+    views = member_views(cfg, torch_family, glyphs, train, glyphs.images[train])
     assert views.shape == (len(train), 3, *glyphs.images.shape[1:])
     np.testing.assert_array_equal(views[:, 0], glyphs.images[train])
     assert not np.array_equal(views[:, 1], views[:, 0]) and not np.array_equal(views[:, 2], views[:, 1])
     shared = compose(["model=cnn", "data=runes", *TINY, "model.members=3"])
-    assert member_views(shared, glyphs, train, glyphs.images[train]).shape == glyphs.images[train].shape
+    assert member_views(shared, torch_family, glyphs, train, glyphs.images[train]).shape == glyphs.images[train].shape
+    # a family without members (sklearn_mlp under the read_real preset) trains on its one set, offline copies and all
+    inflated = np.concatenate([glyphs.images[train]] * 2)
+    assert member_views(cfg, sklearn_family, glyphs, train, inflated) is inflated
 
 
 def test_own_member_data_is_refused_where_it_cannot_be_built(store, tmp_path):

@@ -76,3 +76,16 @@ def test_recipe_trains_on_tiny_synthetic_data(store, data):
     assert r.data.metrics["data/min_prototypes"] == min(counts.values())
     if "data=greek" in data:
         assert set(counts) == set("αβγδεζηθικλμνξοπρστυφχψω") and max(counts.values()) > 1
+
+
+@pytest.mark.slow
+def test_the_recipe_trains_sklearn_mlp_on_its_one_set(store):
+    """The preset's model.members and model.member_data are the torch models': sklearn_mlp trains one
+    estimator on one synthetic set and its offline copies."""
+    from glyphlab.experiment import run
+
+    run(compose(["+experiment=read_real", "model=sklearn_mlp", "data=runes", "augmentation.copies=1",
+                 "data.samples_per_class=10", "data.image_size=16", "model.max_epochs=2", "tracking.log_model=false"]))
+    _, (r,) = all_runs(store)
+    assert r.info.status == "FINISHED" and r.data.metrics["data/member_sets"] == 1
+    assert r.data.metrics["data/n_train"] == 2 * r.data.metrics["data/n_train_original"]

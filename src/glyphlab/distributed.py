@@ -56,7 +56,7 @@ def train_only(cfg: DictConfig) -> float:
     train, val, _ = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
     # inflate returns online-mode data unchanged: the same arrays rank 0's augmented_train yields
     x_train, y_train = augment.inflate(glyphs.images[train], glyphs.labels[train], cfg.augmentation, cfg.seed)
-    x_train = member_views(cfg, glyphs, train, x_train)
+    x_train = member_views(cfg, family, glyphs, train, x_train)
     with tempfile.TemporaryDirectory() as tmp:
         family.fit(cfg, glyphs, x_train, y_train, val, training_class_weights(cfg, y_train, glyphs.n_classes), Path(tmp))
     return float("nan")

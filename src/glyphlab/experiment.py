@@ -96,7 +96,7 @@ def run(cfg: DictConfig) -> float:
 
         # 2. Augmentation: offline copies of the train split (online happens per batch in training).
         x_train, y_train = augmented_train(cfg, family, glyphs, train, tmp)
-        x_train = member_views(cfg, glyphs, train, x_train)  # model.member_data=own: a set per ensemble member
+        x_train = member_views(cfg, family, glyphs, train, x_train)  # model.member_data=own: a set per ensemble member
         mlflow.log_metrics({"data/n_train": len(x_train), "data/n_train_original": len(train),
                             "data/member_sets": x_train.shape[1] if x_train.ndim == 4 else 1,
                             "data/n_val": len(val), "data/n_test": len(test), "data/n_classes": glyphs.n_classes,

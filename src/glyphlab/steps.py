@@ -55,15 +55,16 @@ def augmented_train(cfg, family, glyphs: GlyphSet, train, tmp: Path):
 MEMBER_SEED_STEP = 1000  # member k's set: the data option built with data.seed + k × this
 
 
-def member_views(cfg, glyphs: GlyphSet, train, x_train: np.ndarray) -> np.ndarray:
-    """``model.member_data=own``: the train split once per ensemble member, uint8 ``[N, K, H, W]``; member 0's
+def member_views(cfg, family, glyphs: GlyphSet, train, x_train: np.ndarray) -> np.ndarray:
+    """``model.member_data=own`` (torch families: the others have no members): the train split once per
+    ensemble member, uint8 ``[N, K, H, W]``; member 0's
     view is ``x_train``, member k's the same data option built again with ``data.seed + k × MEMBER_SEED_STEP``
     (with ``data.extra_root``'s drawings added as to the first), so each net learns from images the others
     never see, with the same labels in the same order. Otherwise ``x_train`` unchanged (``[N, H, W]``)."""
     from glyphlab.data import extra
 
     members = cfg.model.get("members", 1)
-    if cfg.model.get("member_data", "shared") != "own" or members == 1:
+    if not family.uses_torch or cfg.model.get("member_data", "shared") != "own" or members == 1:
         return x_train
     data = OmegaConf.to_container(cfg.data, resolve=True)
     views = [x_train]
