@@ -172,18 +172,26 @@ def test_own_member_data_builds_one_set_per_member_with_the_same_labels(store):
     assert member_views(cfg, sklearn_family, glyphs, train, inflated) is inflated
 
 
-def test_own_member_data_is_refused_where_it_cannot_be_built(store, tmp_path):
+def test_own_member_data_copies_offline_sets_alike_and_leaves_read_images_shared(store, tmp_path):
+    from glyphlab import augment, models
+    from glyphlab import data as datasets
     from glyphlab.errors import ConfigError
     from glyphlab.experiment import check_config
+    from glyphlab.steps import member_views
+    from omegaconf import OmegaConf
 
-    check_config(compose(["model=cnn", "model.members=2", "model.member_data=own"]))
-    check_config(compose(["model=cnn", "data=folder", f"data.root={tmp_path}", "model.member_data=own"]))  # one net
     with pytest.raises(ConfigError, match="model.member_data must be one of shared, own, got 'mine'"):
         check_config(compose(["model=cnn", "model.member_data=mine"]))
-    with pytest.raises(ConfigError, match="model.member_data=own builds a synthetic set per member from data.seed; "
-                                          "data=folder has no seed"):
-        check_config(compose(["model=cnn", "data=folder", f"data.root={tmp_path}", "model.members=2",
-                              "model.member_data=own"]))
-    with pytest.raises(ConfigError, match="model.member_data=own needs augmentation.mode=online, got offline with 4"):
-        check_config(compose(["model=cnn", "augmentation=affine", "augmentation.mode=offline", "model.members=2",
-                              "model.member_data=own"]))
+    family = models.family(compose(["model=cnn"]).model.adapter)
+    cfg = compose(["model=cnn", "data=runes", *TINY, "model.members=2", "model.member_data=own", "augmentation=affine",
+                   "augmentation.mode=offline", "augmentation.copies=2"])
+    check_config(cfg)
+    glyphs = datasets.load(OmegaConf.to_container(cfg.data, resolve=True), cache_dir=cfg.cache_dir)
+    train, _, _ = datasets.split(glyphs, cfg.split.val, cfg.split.test, cfg.seed)
+    x_train, _ = augment.inflate(glyphs.images[train], glyphs.labels[train], cfg.augmentation, cfg.seed)
+    views = member_views(cfg, family, glyphs, train, x_train)
+    assert views.shape == (3 * len(train), 2, *glyphs.images.shape[1:])   # originals + 2 copies, for each member
+    assert not np.array_equal(views[len(train):, 1], views[len(train):, 0])
+    folder = compose(["model=cnn", "data=folder", f"data.root={tmp_path}", "model.members=2", "model.member_data=own"])
+    check_config(folder)
+    assert member_views(folder, family, glyphs, train, x_train) is x_train        # read images: every member the same

@@ -57,15 +57,19 @@ MEMBER_SEED_STEP = 1000  # member k's set: the data option built with data.seed 
 
 def member_views(cfg, family, glyphs: GlyphSet, train, x_train: np.ndarray) -> np.ndarray:
     """``model.member_data=own`` (torch families: the others have no members): the train split once per
-    ensemble member, uint8 ``[N, K, H, W]``; member 0's
-    view is ``x_train``, member k's the same data option built again with ``data.seed + k × MEMBER_SEED_STEP``
-    (with ``data.extra_root``'s drawings added as to the first), so each net learns from images the others
-    never see, with the same labels in the same order. Otherwise ``x_train`` unchanged (``[N, H, W]``)."""
+    ensemble member, uint8 ``[N, K, H, W]``; member 0's view is ``x_train``, member k's the same data option
+    built again with ``data.seed + k × MEMBER_SEED_STEP`` (``data.extra_root``'s drawings added and offline
+    copies made as for the first), so each net learns from images the others never see, with the same labels
+    in the same order. Otherwise ``x_train`` unchanged (``[N, H, W]``): also for a data option that reads
+    images (no ``data.seed``), which gives every member the same images (``data/member_sets`` 1)."""
     from glyphlab.data import extra
 
     members = cfg.model.get("members", 1)
-    if not family.uses_torch or cfg.model.get("member_data", "shared") != "own" or members == 1:
+    if (not family.uses_torch or cfg.model.get("member_data", "shared") != "own" or members == 1
+            or "seed" not in cfg.data):
         return x_train
+    from glyphlab import augment
+
     data = OmegaConf.to_container(cfg.data, resolve=True)
     views = [x_train]
     for k in range(1, members):
@@ -74,7 +78,7 @@ def member_views(cfg, family, glyphs: GlyphSet, train, x_train: np.ndarray) -> n
         if other.classes != glyphs.classes or not np.array_equal(other.labels, glyphs.labels):
             raise DataError(f"model.member_data=own: data={cfg.data.name} built with another seed has other classes "
                             f"or another order of labels; expected the same layout for every seed")
-        views.append(other.images[train])
+        views.append(augment.inflate(other.images[train], other.labels[train], cfg.augmentation, cfg.seed)[0])
     return np.stack(views, axis=1)
 
 

@@ -193,16 +193,7 @@ MEMBER_DATA = ("shared", "own")
 
 
 def check_member_data(cfg) -> None:
-    """``model.member_data=own`` needs a data option that synthesises from a seed and online augmentation
-    (the members' sets are built again, not their offline copies): one line otherwise."""
+    """``model.member_data``: shared or own (what own does: :func:`glyphlab.steps.member_views`)."""
     value = cfg.model.get("member_data", "shared")
     if value not in MEMBER_DATA:
         raise ConfigError(f"model.member_data must be one of {', '.join(MEMBER_DATA)}, got {value!r}")
-    if value == "shared" or cfg.model.get("members", 1) == 1:
-        return
-    if "seed" not in cfg.data:
-        raise ConfigError(f"model.member_data=own builds a synthetic set per member from data.seed; data={cfg.data.name} "
-                          f"has no seed (it reads images): set model.member_data=shared")
-    if cfg.augmentation.mode != "online" and cfg.augmentation.get("copies"):
-        raise ConfigError(f"model.member_data=own needs augmentation.mode=online, got {cfg.augmentation.mode} "
-                          f"with {cfg.augmentation.copies} copies")
