@@ -62,13 +62,12 @@ def member_views(cfg, family, glyphs: GlyphSet, train, x_train: np.ndarray) -> n
     copies made as for the first), so each net learns from images the others never see, with the same labels
     in the same order. Otherwise ``x_train`` unchanged (``[N, H, W]``): also for a data option that reads
     images (no ``data.seed``), which gives every member the same images (``data/member_sets`` 1)."""
-    from glyphlab.data import extra
-
     members = cfg.model.get("members", 1)
     if (not family.uses_torch or cfg.model.get("member_data", "shared") != "own" or members == 1
             or "seed" not in cfg.data):
         return x_train
     from glyphlab import augment
+    from glyphlab.data import extra
 
     data = OmegaConf.to_container(cfg.data, resolve=True)
     views = [x_train]
