@@ -5,6 +5,7 @@ conftest.py, which holds the fixtures only.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -18,6 +19,20 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def scratch() -> Path:
+    """This process's working folder for the runs it starts: Hydra writes outputs/ and multirun/ under the
+    working folder, and a test run must leave nothing in the checkout. Removed when the process ends."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="glyphlab-test-cwd-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
 
 # Small enough to train in seconds, big enough that a model learns something.
 TINY = ["data.samples_per_class=24", "data.image_size=16", "trainer.max_epochs=2",
@@ -45,7 +60,7 @@ def compose(overrides=(), hydra=False):
 def cli(*args, cwd=None, env=None, timeout=600):
     """Run `python run.py ARGS` in a subprocess; returns the CompletedProcess."""
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd or ROOT, env=full_env,
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd or scratch(), env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from helpers import ROOT, compose
 from glyphlab import data
-from glyphlab.data.handwriting import SPARSE_POINTS, sparse_trace
+from glyphlab.data.handwriting import SPARSE_POINTS, blend, blend_pairs, sparse_trace
 from glyphlab.data.strokes import STYLE_KEYS, render_glyph, synthesize
 from glyphlab.errors import DataError
 
@@ -64,6 +64,33 @@ def test_sparse_share_changes_only_its_images_and_is_checked():
     assert (sparse.images.reshape(40, -1).max(1) > 0).all()
     with pytest.raises(DataError, match="sparse_p"):
         synthesize([CORNER], ["L"], 4, 24, seed=1, sparse_p=1.5)
+
+
+def test_prototypes_blend_stroke_to_stroke_whatever_their_order_and_direction():
+    # The same corner written as its second stroke first, each stroke drawn the other way, and a little wider.
+    other = [np.array([[0.85, 0.8], [0.85, 0.2]]), np.array([[0.85, 0.2], [0.2, 0.2]])]
+    far = [np.array([[0.1, 0.9], [0.1, 0.5]]), np.array([[0.5, 0.9], [0.9, 0.9]])]  # two strokes, nowhere near
+    three = [*CORNER, np.array([[0.5, 0.5]])]
+    pairs = blend_pairs([CORNER, other, far, three, lambda rng: CORNER])
+    assert pairs == [(0, 1, [(1, True), (0, True)])]   # not `far` (strokes do not correspond), `three`, a family
+    a, b, match = pairs[0]
+    half = blend(CORNER, other, match, 0.5)
+    assert np.allclose(blend(CORNER, other, match, 0.0)[0][[0, -1]], CORNER[0])
+    assert np.allclose(half[0][[0, -1]], [[0.2, 0.2], [0.825, 0.2]])          # top bar: halfway to 0.85
+    assert np.allclose(half[1][[0, -1]], [[0.825, 0.2], [0.825, 0.8]])        # the side moved with it
+    assert len(blend([np.array([[0.5, 0.5]])], [np.array([[0.6, 0.5]])], [(0, False)], 0.5)[0]) == 1  # dots
+
+
+def test_blend_share_draws_between_prototypes_and_leaves_the_rest_alone():
+    other = [np.array([[0.85, 0.8], [0.85, 0.2]]), np.array([[0.85, 0.2], [0.2, 0.2]])]
+    plain = synthesize([[CORNER, other]], ["L"], 40, 24, seed=1)
+    assert np.array_equal(plain.images, synthesize([[CORNER, other]], ["L"], 40, 24, seed=1, blend=0.0).images)
+    mixed = synthesize([[CORNER, other]], ["L"], 40, 24, seed=1, blend=1.0)
+    assert not np.array_equal(plain.images, mixed.images) and (mixed.images.reshape(40, -1).max(1) > 0).all()
+    one = synthesize([CORNER], ["L"], 40, 24, seed=1)   # no pair to blend: as before
+    assert np.array_equal(one.images, synthesize([CORNER], ["L"], 40, 24, seed=1, blend=1.0).images)
+    with pytest.raises(DataError, match="blend"):
+        synthesize([CORNER], ["L"], 4, 24, seed=1, blend=-0.1)
 
 
 def test_low_res_modes_can_be_mixed():

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from helpers import (ROOT, TINY, TINY_SKLEARN, all_runs, assert_nothing_running, check_report, cli, compose,
-                     draw_folder, free_port, job_lines, main_exit, parent_of)
+                     draw_folder, free_port, job_lines, main_exit, parent_of, scratch)
 
 
 def case_missing_root(tmp):
@@ -158,7 +158,7 @@ def test_bad_files_are_skipped_and_counted_by_default(store, tmp_path, caplog):
 def test_sigterm_during_training_ends_killed_keeps_checkpoint_and_resumes(store, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["model=cnn", *TINY, "trainer.max_epochs=500", f"hydra.run.dir={out}"]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=scratch(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     last = out / "checkpoints" / "last.ckpt"
     try:

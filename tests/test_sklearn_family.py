@@ -12,7 +12,7 @@ import sys
 import pytest
 from sklearn.neural_network import MLPClassifier
 
-from helpers import ROOT, TINY_SKLEARN, all_runs, compose, wait_for
+from helpers import ROOT, TINY_SKLEARN, all_runs, compose, scratch, wait_for
 
 
 class InterruptedMLP(MLPClassifier):
@@ -97,7 +97,7 @@ def ctrl_c_after_an_epoch(store, *args) -> tuple[int, str, str]:
     sends) once it has logged an epoch; returns its exit code, stdout and stderr."""
     proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, "model=sklearn_mlp", *TINY_SKLEARN,
                              "model.max_epochs=100000", "model.patience=100000", "tracking.log_model=false"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=scratch(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: any("val/accuracy" in r.data.metrics for r in all_runs(store)[1]), "an epoch logged",
                  proc=proc)

@@ -37,6 +37,11 @@ expose; lengths are fractions of the image side):
 - ``sparse_p``  (:func:`synthesize`) the share of images traced by a sparse pen: the glyph's strokes as
                 one trace through 6-12 points joined by straight lines, as a digitiser that keeps few
                 points draws them (:func:`glyphlab.data.handwriting.sparse_trace`);
+- ``blend``     (:func:`synthesize`) the share of images written between two of the character's prototypes:
+                two that have as many strokes, and strokes that correspond, each image moving a random share
+                of the way from one to the other (:func:`glyphlab.data.handwriting.blend_pairs`) — a hand
+                that learned the letter from both forms; a character without such a pair draws its
+                prototypes as before;
 - ``low_res``   ``[min, max]`` pixel side: a share ``low_res_p`` of the variants is averaged down to
                 a random side in that range and scaled back up (bicubic), as a scan or a small
                 bitmap reaches the model (scikit-learn's digits are 8×8 counts), with the darkest ink
@@ -63,7 +68,7 @@ from __future__ import annotations
 import numpy as np
 
 from glyphlab.data import GlyphSet
-from glyphlab.data.handwriting import rewrite, sparse_trace
+from glyphlab.data.handwriting import blend, blend_pairs, rewrite, sparse_trace
 from glyphlab.data.raster import draw, keep_inside, low_res, prepare, stroke_length
 from glyphlab.errors import DataError
 
@@ -72,7 +77,7 @@ DEFAULT_STYLE = dict(jitter=0.02, wobble=0.03, pen_width=(0.06, 0.1), rotation=8
                      scale=(0.85, 1.05), shift=0.05, margin=0.04, aspect=0.0, stroke_shift=0.0,
                      stroke_rotation=0.0, stroke_scale=0.0, pen_relative=False, fit=0.0, supersample=1,
                      low_res=(8, 16), low_res_p=0.0, low_res_mode="average",
-                     low_res_pick="range", join=0.0, split=0.0, sparse_p=0.0)
+                     low_res_pick="range", join=0.0, split=0.0, sparse_p=0.0, blend=0.0)
 LOW_RES_MODES = ("average", "bitmap")
 LOW_RES_PICKS = ("range", "each")
 STYLE_KEYS = tuple(DEFAULT_STYLE)
@@ -195,6 +200,7 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
     # Each class's generator is seeded by (seed, the class name), so a class's images do not
     # depend on which other classes are in the set: charset='アイウ' draws the same ア as
     # charset=katakana.
+    _check_style(style)  # bad values say so before any drawing
     images = np.empty((len(classes) * samples_per_class, image_size, image_size), np.uint8)
     counts = []
     for label, (entry, name) in enumerate(zip(glyphs, classes)):
@@ -203,6 +209,8 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
         protos = _prototypes(entry, name)
         counts.append(len(protos))
         join, split, sparse = style.get("join", 0), style.get("split", 0), style.get("sparse_p", 0)
+        pairs = blend_pairs(protos) if style.get("blend") else []
+        base = protos
         if join or split:
             protos = [p if callable(p) else rewrite(p, rng, join, split) for p in protos for _ in range(REWRITES)]
         out = images[label * samples_per_class:(label + 1) * samples_per_class]
@@ -211,8 +219,14 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
             continue
         which = rng.integers(len(protos), size=samples_per_class)
         alone = rng.random(samples_per_class) < sparse if sparse else np.zeros(samples_per_class, bool)
+        between = (rng.random(samples_per_class) < style["blend"]) & ~alone if pairs else np.zeros(samples_per_class, bool)
+        for i in np.flatnonzero(between):  # written between two prototypes: each image its own mix
+            a, b, match = pairs[rng.integers(len(pairs))]
+            drawn = blend(base[a], base[b], match, rng.random())
+            out[i] = render_glyph(rewrite(drawn, rng, join, split) if join or split else drawn, 1, image_size, rng,
+                                  **style_c)[0]
         for k, strokes in enumerate(protos):
-            chosen = np.flatnonzero((which == k) & ~alone)
+            chosen = np.flatnonzero((which == k) & ~alone & ~between)
             if callable(strokes):  # a family of allographs (allographs.Varied): each image its own proportions
                 for i in chosen:
                     drawn = rewrite(strokes(rng), rng, join, split) if join or split else strokes(rng)
@@ -280,7 +294,7 @@ def _check_style(style: dict) -> dict:
         raise DataError(f"low_res_mode must be one of {', '.join(LOW_RES_MODES)} or a list of them, "
                         f"got {style['low_res_mode']!r}")
     style["low_res_mode"] = modes[0] if len(modes) == 1 else tuple(modes)
-    for key in ("low_res_p", "sparse_p"):
+    for key in ("low_res_p", "sparse_p", "blend"):
         if not 0 <= style[key] <= 1:
             raise DataError(f"{key} must be a probability in [0, 1], got {style[key]}")
     if style["supersample"] not in (1, 2, 3, 4, 5, 6, 7, 8):
