@@ -63,6 +63,8 @@ def test_wheel_holds_every_module_and_config(wheel):
     configs = {f"glyphlab/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
     assert modules - names == set() and configs - names == set()
     assert {"glyphlab/draw.html", "glyphlab/collect.html"} <= names
+    # the fonts glyphlab ships, with their licence (every machine draws the same kana prototypes)
+    assert {"glyphlab/data/sources/bundled/KleeOne-Regular-kana.ttf", "glyphlab/data/sources/bundled/OFL.txt"} <= names
     entry_points = zipfile.ZipFile(wheel).read(f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}"
                                                ".dist-info/entry_points.txt").decode()
     assert "glyphlab = glyphlab.cli:entry" in entry_points

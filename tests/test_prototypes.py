@@ -1,11 +1,13 @@
 """Several prototypes per class: Hershey strokes, KanjiVG variants, the allograph table, data=greek."""
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from glyphlab import data
 from glyphlab.data import alphabets, omniglot
 from glyphlab.data.prototypes import prototypes
 from glyphlab.data.sources import allographs, fonts, hershey, kanjivg
@@ -130,10 +132,10 @@ def test_thinning_and_tracing_turn_thick_lines_into_strokes():
 
 def test_handwriting_fonts_give_one_prototype_each():
     files = fonts.font_files()
-    # dependencies of glyphlab: Caveat, Indie Flower, Kalam Light, Shadows Into Light; Klee One where installed
-    system = [f for f in files if not any(p.replace("-", "_") in f for p in fonts.PACKAGES)]
-    assert len(files) == len(fonts.PACKAGES) + len(system)
-    assert all(f.endswith(fonts.SYSTEM_FONTS["handwriting"]) for f in system)
+    # dependencies of glyphlab: Caveat, Indie Flower, Kalam Light, Shadows Into Light; Klee One's subset, shipped
+    shipped = [f for f in files if not any(p.replace("-", "_") in f for p in fonts.PACKAGES)]
+    assert len(files) == len(fonts.PACKAGES) + 1
+    assert shipped == [str(data.BUNDLED_DIR / "KleeOne-Regular-kana.ttf")] and Path(shipped[0]).is_file()
     protos = fonts.glyphs("a", alphabets.UPPER + alphabets.LOWER)
     assert len(protos) == len(files)
     for strokes in protos:

@@ -28,10 +28,11 @@ NORMALIZE = (None, "box")
 CACHE_VERSION = 4  # bump when the cache file's layout changes (the builders' code is in the key anyway)
 # Installed packages whose data or drawing goes into a built set: a new version may draw other images.
 SOURCE_PACKAGES = ("numpy", "Pillow", "kanjivg", "Hershey-Fonts", "matplotlib-fontja", "fonttools")
-# OFL fonts used where the system installs them (Debian: apt install fonts-klee): Klee One, a Japanese
-# pen/pencil hand with kana, the one handwriting face for Japanese to be had offline (glyphlab.data.sources.fonts).
-SYSTEM_FONTS = {"handwriting": ("klee/KleeOne-Regular.ttf",), "print": ()}
-SYSTEM_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype", "/usr/local/share/fonts")
+# OFL fonts shipped with glyphlab (sources/bundled/, OFL.txt there): Klee One's kana and ASCII, a Japanese
+# pen/pencil hand, the one handwriting face with kana to be had offline (scripts/subset_klee.py made it).
+# Shipped rather than looked up on the system, so every machine draws the same prototypes.
+BUNDLED_FONTS = {"handwriting": ("KleeOne-Regular-kana.ttf",), "print": ()}
+BUNDLED_DIR = Path(__file__).parent / "sources" / "bundled"
 
 
 @dataclass
@@ -93,7 +94,7 @@ def code_fingerprint() -> str:
 
     digest = hashlib.sha256()
     here = Path(__file__).parent
-    for path in sorted(here.rglob("*.py")):  # the builders and the stroke sources under sources/
+    for path in sorted([*here.rglob("*.py"), *here.rglob("*.ttf")]):  # the builders, the stroke sources, bundled fonts
         digest.update(path.relative_to(here).as_posix().encode() + b"\0" + path.read_bytes())
     names = list(SOURCE_PACKAGES) + sorted({d.metadata["Name"] for d in metadata.distributions()
                                             if (d.metadata["Name"] or "").lower().startswith("fontpkg-")})
@@ -103,9 +104,6 @@ def code_fingerprint() -> str:
         except metadata.PackageNotFoundError:
             version = "-"
         digest.update(f"{name}={version}\0".encode())
-    for font in sorted({f for group in SYSTEM_FONTS.values() for f in group}):  # e.g. Klee One, if installed
-        found = [p for p in (Path(d) / font for d in SYSTEM_DIRS) if p.is_file()]
-        digest.update(f"{font}={found[0].stat().st_size if found else '-'}\0".encode())
     return digest.hexdigest()[:16]
 
 

@@ -3,8 +3,9 @@ traced into polylines, so the stroke engine can write it with a real pen and rea
 
 The fonts are OFL families packaged on PyPI by ``fontpkg``, in two groups (:data:`GROUPS`):
 handwriting (Caveat, Indie Flower, Kalam, Shadows Into Light) and print (Comfortaa, Noto Sans
-upright and italic: they also have Greek; IPAexGothic from matplotlib-fontja: kana), plus OFL fonts the
-system has installed (:data:`SYSTEM_FONTS`: Klee One for Japanese); each is used when installed. A glyph is drawn at
+upright and italic: they also have Greek; IPAexGothic from matplotlib-fontja: kana), plus the OFL fonts
+glyphlab ships (:data:`BUNDLED_FONTS`: Klee One's kana and ASCII, a Japanese pen hand); a package's fonts
+are used when it is installed. A glyph is drawn at
 :data:`RENDER_PX` pixels, thinned (Zhang–Suen, below: a few numpy passes), and its skeleton cut at
 junctions into branches; each branch becomes one stroke (spurs shorter than :data:`MIN_BRANCH` of the
 glyph are dropped, pixel steps smoothed). Strokes are placed like the Hershey fonts: one mapping per
@@ -14,11 +15,10 @@ from __future__ import annotations
 
 import functools
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 
-from glyphlab.data import SYSTEM_DIRS, SYSTEM_FONTS
+from glyphlab.data import BUNDLED_DIR, BUNDLED_FONTS
 from glyphlab.data.strokes import family_box
 from glyphlab.errors import DataError
 
@@ -42,8 +42,7 @@ def font_files(group: str = "handwriting") -> tuple[str, ...]:
             continue
         found += sorted(str(f.locate()) for f in files
                         if f.name.lower().endswith((".ttf", ".otf")) and not any(s in f.name for s in SKIP_FILES))
-    for name in SYSTEM_FONTS[group]:
-        found += [str(p) for p in (Path(d) / name for d in SYSTEM_DIRS) if p.is_file()][:1]
+    found += [str(BUNDLED_DIR / name) for name in BUNDLED_FONTS[group]]
     return tuple(found)
 
 
