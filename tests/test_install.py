@@ -64,7 +64,9 @@ def test_wheel_holds_every_module_and_config(wheel):
     assert modules - names == set() and configs - names == set()
     assert {"glyphlab/draw.html", "glyphlab/collect.html"} <= names
     # the fonts glyphlab ships, with their licence (every machine draws the same kana prototypes)
-    assert {"glyphlab/data/sources/bundled/KleeOne-Regular-kana.ttf", "glyphlab/data/sources/bundled/OFL.txt"} <= names
+    bundled = {f"glyphlab/data/sources/bundled/{p.name}" for p in (ROOT / "src/glyphlab/data/sources/bundled").iterdir()}
+    assert {"KleeOne-Regular-kana.ttf", "KleeOne-OFL.txt"} <= {p.rsplit("/", 1)[1] for p in bundled}
+    assert bundled <= names
     entry_points = zipfile.ZipFile(wheel).read(f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}"
                                                ".dist-info/entry_points.txt").decode()
     assert "glyphlab = glyphlab.cli:entry" in entry_points

@@ -28,8 +28,8 @@ NORMALIZE = (None, "box")
 CACHE_VERSION = 4  # bump when the cache file's layout changes (the builders' code is in the key anyway)
 # Installed packages whose data or drawing goes into a built set: a new version may draw other images.
 SOURCE_PACKAGES = ("numpy", "Pillow", "kanjivg", "Hershey-Fonts", "matplotlib-fontja", "fonttools")
-# OFL fonts shipped with glyphlab (sources/bundled/, OFL.txt there): Klee One's kana and ASCII, a Japanese
-# pen/pencil hand, the one handwriting face with kana to be had offline (scripts/subset_klee.py made it).
+# Fonts shipped with glyphlab (sources/bundled/, each with its licence): Klee One's kana and ASCII, a Japanese
+# pen/pencil hand, the one handwriting face with kana to be had offline (scripts/subset_fonts.py made it).
 # Shipped rather than looked up on the system, so every machine draws the same prototypes.
 BUNDLED_FONTS = {"handwriting": ("KleeOne-Regular-kana.ttf",), "print": ()}
 BUNDLED_DIR = Path(__file__).parent / "sources" / "bundled"
