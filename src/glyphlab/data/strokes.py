@@ -205,40 +205,47 @@ def synthesize(glyphs: list, classes: list[str], samples_per_class: int,
     counts = []
     for label, (entry, name) in enumerate(zip(glyphs, classes)):
         rng = np.random.default_rng([seed, *map(ord, str(name))])
-        style_c = dict(style, fit_box=(fit_boxes or {}).get(name))
         protos = _prototypes(entry, name)
         counts.append(len(protos))
-        join, split, sparse = style.get("join", 0), style.get("split", 0), style.get("sparse_p", 0)
-        pairs = blend_pairs(protos) if style.get("blend") else []
-        base = protos
-        if join or split:
-            protos = [p if callable(p) else rewrite(p, rng, join, split) for p in protos for _ in range(REWRITES)]
-        out = images[label * samples_per_class:(label + 1) * samples_per_class]
-        if len(protos) == 1 and not callable(protos[0]) and not sparse:
-            out[:] = render_glyph(protos[0], samples_per_class, image_size, rng, **style_c)
-            continue
-        which = rng.integers(len(protos), size=samples_per_class)
-        alone = rng.random(samples_per_class) < sparse if sparse else np.zeros(samples_per_class, bool)
-        between = (rng.random(samples_per_class) < style["blend"]) & ~alone if pairs else np.zeros(samples_per_class, bool)
-        for i in np.flatnonzero(between):  # written between two prototypes: each image its own mix
-            a, b, match = pairs[rng.integers(len(pairs))]
-            drawn = blend(base[a], base[b], match, rng.random())
-            out[i] = render_glyph(rewrite(drawn, rng, join, split) if join or split else drawn, 1, image_size, rng,
-                                  **style_c)[0]
-        for k, strokes in enumerate(protos):
-            chosen = np.flatnonzero((which == k) & ~alone & ~between)
-            if callable(strokes):  # a family of allographs (allographs.Varied): each image its own proportions
-                for i in chosen:
-                    drawn = rewrite(strokes(rng), rng, join, split) if join or split else strokes(rng)
-                    out[i] = render_glyph(drawn, 1, image_size, rng, **style_c)[0]
-            elif chosen.size:
-                out[chosen] = render_glyph(strokes, chosen.size, image_size, rng, **style_c)
-        for i in np.flatnonzero(alone):  # a sparse pen: each image its own trace of its prototype
-            strokes = protos[which[i]](rng) if callable(protos[which[i]]) else protos[which[i]]
-            out[i] = render_glyph(sparse_trace(strokes, rng), 1, image_size, rng, **style_c)[0]
+        _draw_class(images[label * samples_per_class:(label + 1) * samples_per_class], protos, rng, image_size,
+                    dict(style, fit_box=(fit_boxes or {}).get(name)))
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), samples_per_class)
     return GlyphSet(images, labels, list(classes),
                     meta={"source": "strokes", "seed": seed, "prototypes": dict(zip(map(str, classes), counts))})
+
+
+def _draw_class(out: np.ndarray, protos: list, rng: np.random.Generator, image_size: int, style: dict) -> None:
+    """Fill ``out`` (uint8 ``[n, size, size]``) with one class's images: each draws one of its prototypes
+    (rewritten with joins and splits), or is written between two of them (``blend``), or traced by a
+    sparse pen (``sparse_p``)."""
+    n = len(out)
+    join, split, sparse = style.get("join", 0), style.get("split", 0), style.get("sparse_p", 0)
+    pairs = blend_pairs(protos) if style.get("blend") else []
+    base = protos
+    if join or split:
+        protos = [p if callable(p) else rewrite(p, rng, join, split) for p in protos for _ in range(REWRITES)]
+    if len(protos) == 1 and not callable(protos[0]) and not sparse:
+        out[:] = render_glyph(protos[0], n, image_size, rng, **style)
+        return
+    which = rng.integers(len(protos), size=n)
+    alone = rng.random(n) < sparse if sparse else np.zeros(n, bool)
+    between = (rng.random(n) < style["blend"]) & ~alone if pairs else np.zeros(n, bool)
+    for i in np.flatnonzero(between):  # written between two prototypes: each image its own mix
+        a, b, match = pairs[rng.integers(len(pairs))]
+        drawn = blend(base[a], base[b], match, rng.random())
+        out[i] = render_glyph(rewrite(drawn, rng, join, split) if join or split else drawn, 1, image_size, rng,
+                              **style)[0]
+    for k, strokes in enumerate(protos):
+        chosen = np.flatnonzero((which == k) & ~alone & ~between)
+        if callable(strokes):  # a family of allographs (allographs.Varied): each image its own proportions
+            for i in chosen:
+                drawn = rewrite(strokes(rng), rng, join, split) if join or split else strokes(rng)
+                out[i] = render_glyph(drawn, 1, image_size, rng, **style)[0]
+        elif chosen.size:
+            out[chosen] = render_glyph(strokes, chosen.size, image_size, rng, **style)
+    for i in np.flatnonzero(alone):  # a sparse pen: each image its own trace of its prototype
+        strokes = protos[which[i]](rng) if callable(protos[which[i]]) else protos[which[i]]
+        out[i] = render_glyph(sparse_trace(strokes, rng), 1, image_size, rng, **style)[0]
 
 
 def _prototypes(entry, name) -> list[list[np.ndarray]]:
