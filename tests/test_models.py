@@ -4,6 +4,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from helpers import compose
+
 from glyphlab.models import sklearn as skl
 from glyphlab.models.cnn import CNN
 from glyphlab.models.lit import GlyphClassifier, TensorBatches, predict_proba
@@ -117,6 +119,18 @@ def test_cnn_stacks_convs_per_block_before_each_pool():
     assert net(torch.zeros(2, 1, 16, 16)).shape == (2, 3)
     with pytest.raises(ValueError, match="convs_per_block"):
         CNN(16, 3, convs_per_block=0)
+
+
+def test_the_default_cnn_fits_every_allowed_image_size():
+    """Four blocks by default (experiments/synth_to_real: they read real handwriting better than two), and
+    they fit every allowed image size (8 px and up): a block that meets a 1 px map keeps it instead of
+    failing; where every block can pool, the net is what it always was."""
+    assert list(compose(["model=cnn"]).model.net.channels) == [16, 32, 64, 128]
+    for size, pools, side in [(32, 4, 2), (28, 4, 1), (16, 4, 1), (8, 3, 1)]:
+        net = CNN(size, 5, channels=(4, 8, 16, 32), hidden=16)
+        assert sum(isinstance(m, torch.nn.MaxPool2d) for m in net.modules()) == pools
+        assert net.head[1].in_features == 32 * side * side
+        assert net(torch.zeros(2, 1, size, size)).shape == (2, 5)
 
 
 def test_the_model_yaml_names_its_family_adapter():
