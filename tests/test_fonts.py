@@ -1,5 +1,6 @@
 """Glyphs drawn from fonts: kana with IPAexGothic, no blank images, clear errors."""
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,6 +55,29 @@ def test_configured_font_file_comes_first(tmp_path):
     glyphs = font_images.render_fonts("ア", image_size=16, samples_per_class=2, seed=0, font_files=[path],
                                 system_fonts=False)
     assert glyphs.meta["fonts"] == ["ipaexg.ttf"]  # listed once, not twice
+
+
+@needs_ipaex
+def test_a_font_freetype_cannot_draw_at_the_size_is_skipped(tmp_path, monkeypatch):
+    """A bitmap-only font (GNU Unifont's sample .ttf, colour emoji) has a character map but FreeType opens it
+    only at its own strikes ("invalid pixel size"): it is left out like a font without the character."""
+    from PIL import ImageFont
+
+    bitmap = tmp_path / "bitmap-only.ttf"
+    bitmap.write_bytes(Path(font_images.ipaex_gothic()).read_bytes())
+    scalable = ImageFont.truetype
+
+    def truetype(path, size, *args, **kwargs):
+        if Path(path) == bitmap:
+            raise OSError("invalid pixel size")
+        return scalable(path, size, *args, **kwargs)
+
+    monkeypatch.setattr(ImageFont, "truetype", truetype)
+    font_images._truetype.cache_clear()
+    glyphs = font_images.render_fonts("ア", image_size=16, samples_per_class=2, seed=0, font_files=[str(bitmap)],
+                                      system_fonts=False)
+    font_images._truetype.cache_clear()
+    assert glyphs.meta["fonts"] == ["ipaexg.ttf"] and glyphs.images.any(axis=(1, 2)).all()
 
 
 def test_character_no_font_has():

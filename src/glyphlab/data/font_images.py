@@ -47,7 +47,9 @@ def render_fonts(chars: list[str] | str, *, image_size: int, samples_per_class: 
     _check_arguments(chars, image_size, samples_per_class, sizes, shift, rotation)
     fonts = _fonts(tuple(font_files or ()), system_fonts)
     # A font that maps a character to an empty glyph (a space, or a stub) is no use either.
-    covering = {ch: [f for f in fonts if _covers(f, ch) and _draw(ch, f, sizes[0], 0, 0, 0, image_size).any()]
+    # Nor is one FreeType cannot draw at every size asked for (a bitmap-only font: fixed strikes, colour emoji).
+    covering = {ch: [f for f in fonts if _covers(f, ch)
+                     and all(_draw(ch, f, size, 0, 0, 0, image_size).any() for size in dict.fromkeys(sizes))]
                 for ch in chars}
     missing = [ch for ch, found in covering.items() if not found]
     if missing:
@@ -155,7 +157,10 @@ def _covers(path: str, text: str) -> bool:
 def _truetype(path: str, pixels: int):
     from PIL import ImageFont
 
-    return ImageFont.truetype(path, pixels)
+    try:
+        return ImageFont.truetype(path, pixels)
+    except OSError:  # a bitmap-only font has no outline at this size ("invalid pixel size"): it draws nothing
+        return None
 
 
 def _draw(text: str, path: str, size: float, dx: float, dy: float, angle: float, image_size: int) -> np.ndarray:
@@ -165,6 +170,8 @@ def _draw(text: str, path: str, size: float, dx: float, dy: float, angle: float,
     big = image_size * SUPERSAMPLE
     canvas = Image.new("L", (big, big), 0)
     font = _truetype(path, max(1, round(size * big)))
+    if font is None:
+        return np.zeros((image_size, image_size), np.uint8)
     # anchor "mm": the font's own vertical metrics place the glyph, so small kana stay small and low
     ImageDraw.Draw(canvas).text((big * (0.5 + dx), big * (0.5 + dy)), text, fill=255, font=font, anchor="mm")
     if angle:
