@@ -83,6 +83,33 @@ def test_eval_data_classes_are_checked_before_training(store, tmp_path, capsys):
     assert not any(key.startswith(("val/", "train/", "time/")) for key in runs[0].data.metrics)  # nothing trained
 
 
+def test_eval_data_with_no_known_class_left_is_one_line_before_training(store, tmp_path, capsys):
+    draw_folder(tmp_path / "train", "ab")
+    draw_folder(tmp_path / "eval", "yz")  # ignore_unknown drops every sample: nothing to score
+    code, last = main_exit([*SKLEARN, f"data.root={tmp_path / 'train'}", "eval_data=folder",
+                            f"eval_data.root={tmp_path / 'eval'}", "eval_data.ignore_unknown=true"], capsys)
+    assert code == 2 and last == ("glyphlab: error: eval_data has no sample of a class the model knows: "
+                                  "its classes y z, the model's a b")
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert not any(key.startswith(("val/", "train/", "time/")) for key in runs[0].data.metrics)  # nothing trained
+
+
+@pytest.mark.parametrize("data, eval_data", [
+    (["data=digit_sequence", "data.image_size=16", "data.n_train=20", "data.n_val=10", "data.n_test=10"],
+     ["eval_data=digits"]),
+    (["data=digit_sequence", "data.image_size=16", "data.n_train=20", "data.n_val=10", "data.n_test=10",
+      "data.max_digits=3"],
+     ["eval_data=digit_sequence", "eval_data.n_train=20", "eval_data.n_val=10", "eval_data.n_test=10"]),
+], ids=["sequences-vs-single", "3-vs-5-positions"])
+def test_eval_data_with_other_label_positions_is_one_line_before_training(store, capsys, data, eval_data):
+    code, last = main_exit(["model=mlp", *data, *eval_data], capsys)
+    assert code == 2 and last.startswith("glyphlab: error: eval_data=") and "expected eval data of the same kind" in last
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert not any(key.startswith(("val/", "train/", "time/")) for key in runs[0].data.metrics)
+
+
 @pytest.mark.slow
 def test_a_cache_file_that_cannot_be_read_nor_replaced_is_one_line(store, tmp_path, capsys):
     from glyphlab.experiment import run

@@ -200,6 +200,9 @@ def load_eval_data(cfg, glyphs: GlyphSet) -> tuple[GlyphSet, np.ndarray, np.ndar
     if other.image_size != glyphs.image_size:
         raise ConfigError(f"eval_data.image_size ({other.image_size}) must equal data.image_size "
                           f"({glyphs.image_size}), the size the model was trained on")
+    if other.labels.shape[1:] != glyphs.labels.shape[1:]:  # one label per image, or one per position
+        raise ConfigError(f"eval_data={cfg.eval_data.name} has {_label_shape(other)} but the model reads "
+                          f"{_label_shape(glyphs)} (data={cfg.data.name}); expected eval data of the same kind")
     index = {name: i for i, name in enumerate(glyphs.classes)}
     unknown = [name for name in other.classes if name not in index]
     keep = np.ones(len(other), dtype=bool)
@@ -208,10 +211,20 @@ def load_eval_data(cfg, glyphs: GlyphSet) -> tuple[GlyphSet, np.ndarray, np.ndar
             raise DataError(f"eval_data has {len(unknown)} class(es) the model does not know: "
                             f"{' '.join(unknown[:30])}{' …' if len(unknown) > 30 else ''} "
                             f"(model classes: {' '.join(glyphs.classes[:30])}); set eval_data.ignore_unknown=true to drop them")
-        keep = np.isin(other.labels, [i for i, n in enumerate(other.classes) if n in index])
+        known = np.isin(other.labels, [i for i, n in enumerate(other.classes) if n in index])
+        keep = known.reshape(len(other), -1).all(axis=1)  # a sequence is kept only when every position is known
+        if not keep.any():
+            raise DataError(f"eval_data has no sample of a class the model knows: its classes "
+                            f"{' '.join(other.classes[:30])}{' …' if len(other.classes) > 30 else ''}, the model's "
+                            f"{' '.join(glyphs.classes[:30])}{' …' if len(glyphs.classes) > 30 else ''}")
         log.warning(f"glyphlab: eval_data: dropped {int((~keep).sum())} samples of {len(unknown)} unknown classes")
     mapping = np.array([index.get(n, -1) for n in other.classes])
     return other, keep, mapping[other.labels[keep]]
+
+
+def _label_shape(glyphs: GlyphSet) -> str:
+    return ("one label per image" if glyphs.labels.ndim == 1
+            else f"{glyphs.labels.shape[1]} label positions per image")
 
 
 def evaluate_eval_data(cfg, glyphs: GlyphSet, proba, tmp: Path, train: np.ndarray, eval_set) -> dict:
