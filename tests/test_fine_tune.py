@@ -177,6 +177,17 @@ def test_a_uri_that_is_no_glyphlab_model_is_one_line(store, tmp_path, capsys):
     assert code == 2 and "model.init_from runs:/0123456789abcdef/model cannot be loaded" in last
 
 
+def test_a_path_or_uri_that_leads_nowhere_says_so_in_its_one_line(store, tmp_path, capsys):
+    code, last = main_exit(["model=cnn", *TINY, f"model.init_from={tmp_path / 'nothing'}"], capsys)
+    assert code == 2 and last == (f"glyphlab: error: model.init_from {tmp_path / 'nothing'}: no such file or folder; "
+                                  f"expected runs:/<run id>/model, models:/m-… or a folder of a logged model")
+    code, last = main_exit(["model=cnn", *TINY, f"model.init_from=file://{tmp_path / 'nothing'}"], capsys)
+    assert code == 2 and last.startswith(f"glyphlab: error: model.init_from file://{tmp_path / 'nothing'} cannot be "
+                                         f"loaded: ") and not last.endswith(":")  # the reason, not MLflow's heading
+    _, runs = all_runs(store)
+    assert [r.info.status for r in runs] == ["FAILED", "FAILED"]
+
+
 def test_sklearn_mlp_warm_starts_from_a_logged_estimator_of_the_same_classes(store, tmp_path, monkeypatch):
     import skops.io
 

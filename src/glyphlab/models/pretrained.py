@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlparse
 
 from glyphlab.errors import ConfigError
 from glyphlab.models import META_FILE
+
+EXPECTED = "runs:/<run id>/model, models:/m-… or a folder of a logged model"
 
 
 def fetch(uri: str, workdir) -> tuple[dict, dict]:
@@ -20,18 +23,22 @@ def fetch(uri: str, workdir) -> tuple[dict, dict]:
     the family's ``save`` wrote, e.g. ``weights``), downloaded into ``workdir`` when not local."""
     local = Path(str(uri)).expanduser()
     if not local.exists():
+        if len(urlparse(str(uri)).scheme) < 2:  # no runs:/, models:/, s3:// ...: a local path (C: is a drive)
+            raise ConfigError(f"model.init_from {uri}: no such file or folder; expected {EXPECTED}")
         import mlflow
 
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=str(uri),
                                                              dst_path=str(Path(workdir) / "init_from")))
         except Exception as e:  # MlflowException, OSError ...: all mean "no model there"
-            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            lines = [line for line in str(e).strip().splitlines() if line.strip()] or [type(e).__name__]
+            # "The following failures occurred while downloading ... from X:" puts the reason on its last line
+            message = lines[0] + (f" {lines[-1]}" if lines[0].endswith(":") and len(lines) > 1 else "")
             raise ConfigError(f"model.init_from {uri} cannot be loaded: {message}") from None
     found = sorted(local.rglob(META_FILE)) if local.is_dir() else []
     if not found:
         raise ConfigError(f"model.init_from {uri} is not a glyphlab model: no {META_FILE} in it "
-                          f"(expected runs:/<run id>/model, models:/m-… or a folder of a logged model)")
+                          f"(expected {EXPECTED})")
     folder = found[0].parent
     meta = json.loads(found[0].read_text(encoding="utf-8"))
     return meta, {p.stem: str(p) for p in folder.iterdir() if p.is_file() and p.name != META_FILE}
