@@ -124,6 +124,21 @@ def test_nothing_to_compare_is_one_line(store, tmp_path, capsys):
     assert "no MLflow experiment named 'nope'" in capsys.readouterr().err
 
 
+def test_a_parent_that_is_no_run_and_a_study_that_is_no_folder_are_one_line(filled, tmp_path, capsys):
+    client, experiment_id = filled
+    make_sweep(client, experiment_id, tmp_path)
+    assert compare.main(["--parent", "0123456789abcdef", "--study", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "glyphlab.compare: error: --parent 0123456789abcdef: no MLflow run with that id in this store; expected "
+        "the run id of a sweep's parent run (its summary prints it)"]
+    (tmp_path / "a_file").write_text("")
+    assert compare.main(["--study", str(tmp_path / "a_file")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"glyphlab.compare: error: --study {tmp_path / 'a_file'}: cannot make the report folder (File exists); "
+        f"expected a folder that exists or can be created"]
+    assert not (tmp_path / "r").exists()
+
+
 def test_by_a_config_key_splits_groups(filled, tmp_path):
     client, experiment_id = filled
     make_sweep(client, experiment_id, tmp_path, {("cnn", "none"): [0.50, 0.52]}, failed=False)

@@ -51,6 +51,12 @@ def find_runs(client, experiment: str | None = None, parent: str | None = None,
             raise CompareError("no sweep in the MLflow store; run `python run.py -m ...` first, "
                                "or pick runs with --experiment, --parent or --tag")
         parent = latest[0].info.run_id
+    elif parent is not None:
+        try:
+            client.get_run(parent)
+        except Exception:  # MlflowException: no such run (or a malformed id)
+            raise CompareError(f"--parent {parent}: no MLflow run with that id in this store; expected the "
+                               f"run id of a sweep's parent run (its summary prints it)") from None
     filters = []
     if parent is not None:
         filters.append(f"tags.`mlflow.parentRunId` = '{parent}'")
@@ -128,10 +134,19 @@ def main(argv: list[str] | None = None) -> int:
             raise CompareError(f"no runs match ({chosen or 'all runs'}) in {uri}")
         default_name = client.get_experiment(runs[0].info.experiment_id).name
         out_dir = study_dir(args.study, default_name)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file of that name, no permission, a read-only disk
+            raise CompareError(f"--study {out_dir}: cannot make the report folder ({e.strerror}); "
+                               f"expected a folder that exists or can be created") from None
         command = " ".join(["glyphlab compare",
                             *[a for a in (argv if argv is not None else sys.argv[1:])
                               if a != args.tracking_uri and not a.startswith("--tracking-uri")]])
-        text = write_report(client, runs, chosen, out_dir, command, args.by)
+        try:
+            text = write_report(client, runs, chosen, out_dir, command, args.by)
+        except OSError as e:  # a read-only folder, a full disk
+            raise CompareError(f"cannot write the report into {out_dir}: {e.strerror} "
+                               f"({e.filename or 'a file in it'})") from None
     except CompareError as e:
         print(f"glyphlab.compare: error: {e}", file=sys.stderr)
         return 2
