@@ -183,7 +183,7 @@ def unwritable(tmp_path):
     return str(folder)
 
 
-@pytest.mark.parametrize("case", ["file", "unwritable", "slash", "dotdot", "nothing_to_draw", "per_class"])
+@pytest.mark.parametrize("case", ["file", "unwritable", "slash", "dotdot", "nothing_to_draw", "per_class", "port"])
 def test_the_command_says_what_is_wrong_in_one_line(tmp_path, capsys, case):
     from glyphlab.draw import main
 
@@ -195,8 +195,10 @@ def test_the_command_says_what_is_wrong_in_one_line(tmp_path, capsys, case):
         "dotdot": (["--collect", str(tmp_path / "d"), "--classes", "ok .."], "'..' cannot be a folder"),
         "nothing_to_draw": (["--collect", str(tmp_path / "d")], "--collect needs the classes to draw"),
         "per_class": (["--collect", str(tmp_path / "d"), "--classes", "ab", "--per-class", "0"], "--per-class"),
+        "port": (["--collect", str(tmp_path / "d"), "--classes", "ab", "--port", "99999"],
+                 "--port must be from 0 to 65535 (0 picks a free one), got 99999"),
     }[case]
-    assert main([*argv, "--port", "0"]) == 2
+    assert main(["--port", "0", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("glyphlab: error: ") and expected in err[0], err
     assert not (tmp_path / "d").exists()                                          # refused before anything is made

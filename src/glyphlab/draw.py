@@ -30,6 +30,7 @@ from importlib import resources
 from glyphlab.draw_server import MAX_HANDLERS, READ_TIMEOUT_S, DrawServer
 
 DEFAULT_PORT = 8765
+MAX_PORT = 65535
 DEFAULT_PER_CLASS = 5
 TOP_K = 5
 FONT_TYPES = {".ttf": "font/ttf", ".otf": "font/otf", ".ttc": "font/collection"}
@@ -61,6 +62,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if not 0 <= args.port <= MAX_PORT:  # else socket.bind's OverflowError, a traceback
+        print(f"glyphlab: error: --port must be from 0 to {MAX_PORT} (0 picks a free one), got {args.port}",
+              file=sys.stderr)
+        return 2
     from glyphlab.errors import GlyphlabError
 
     try:
