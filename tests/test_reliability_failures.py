@@ -189,3 +189,13 @@ def test_disk_full_as_the_run_starts_ends_it_failed(store, capsys, monkeypatch):
     assert code == 2 and last.startswith(f"glyphlab: error: MLflow store {store}: no space left on the device"), last
     (run,) = failed_runs(store)
     assert last.endswith(f"MLflow run {run.info.run_id} ended FAILED")
+
+
+@pytest.mark.parametrize("argv", [["pedict", "--model", "runs:/x/model", "a.png"], ["comapre"]])
+def test_a_mistyped_command_is_one_line_naming_the_commands(argv, capsys):
+    from glyphlab import cli
+
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"glyphlab: error: unknown command {argv[0]!r}; expected one of compare, predict, draw, fonts, "
+                   f"or overrides key=value (glyphlab --help)"]

@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None, conf: str | None = None) -> int | None:
     if args and args[0] in COMMANDS:
         module = importlib.import_module(COMMANDS[args[0]])
         return module.main(args[1:])
+    if args and args[0].isidentifier():  # a bare word is no Hydra override (key=value, ~key): a mistyped command
+        print(f"glyphlab: error: unknown command {args[0]!r}; expected one of {', '.join(COMMANDS)}, or "
+              f"overrides key=value (glyphlab --help)", file=sys.stderr)
+        return 2
     if argv is not None:  # Hydra parses sys.argv itself
         sys.argv = [sys.argv[0], *args]
     try:
