@@ -146,3 +146,12 @@ def test_handwriting_fonts_give_one_prototype_each():
     assert len(greek) == len(fonts.font_files("print")) == 4  # Comfortaa, Noto Sans upright/italic, IPAexGothic
     kana = prototypes("ア", "アイ", ["print_fonts"])
     assert len(kana) == 1  # IPAexGothic: the one print font with kana
+
+
+def test_a_character_of_another_script_is_drawn_by_the_sources_that_can_place_it():
+    """A font or Hershey font that has the character but none of the set's family cannot place it: it is left
+    out for that character (it used to fail the set: 'expected font Caveat… to draw some of <every kana>')."""
+    kana = alphabets.build_kana(charset="aあい", samples_per_class=2, image_size=16, sources=("kanjivg", "fonts"))
+    assert kana.classes == ["a", "あ", "い"] and kana.meta["prototypes"]["a"] >= 1  # Klee One writes both
+    with pytest.raises(DataError, match=r"found none for: α \(U\+03B1\)$"):  # no Latin source writes α: named
+        alphabets.build_latin(charset="abα", samples_per_class=2, image_size=16, sources=("hershey",))

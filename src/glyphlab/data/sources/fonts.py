@@ -20,7 +20,6 @@ import numpy as np
 
 from glyphlab.data import BUNDLED_DIR, BUNDLED_FONTS
 from glyphlab.data.strokes import family_box
-from glyphlab.errors import DataError
 
 GROUPS = {"handwriting": ("fontpkg-caveat", "fontpkg-indie-flower", "fontpkg-kalam", "fontpkg-shadows-into-light"),
           "print": ("fontpkg-comfortaa", "fontpkg-noto-sans", "matplotlib-fontja")}
@@ -193,11 +192,11 @@ def _join_through_junctions(branches: list[list], nodes: set, max_turn: float = 
 
 
 @functools.lru_cache(maxsize=None)
-def family_mapping(path: str, family: str) -> tuple[float, float]:
+def family_mapping(path: str, family: str) -> tuple[float, float] | None:
+    """(scale, offset) placing ``family`` in the unit box as the font draws it; None when the font draws
+    none of the family (a Latin font asked for ``a`` of a kana set): it has no place to put the character."""
     pts = [s for c in family for s in raw_strokes(c, path)]
-    if not pts:
-        raise DataError(f"expected font {path} to draw some of {family!r}, found none")
-    return family_box(np.concatenate(pts))
+    return family_box(np.concatenate(pts)) if pts else None
 
 
 def glyphs(char: str, family: str, group: str = "handwriting") -> list[list[np.ndarray]]:
@@ -205,7 +204,7 @@ def glyphs(char: str, family: str, group: str = "handwriting") -> list[list[np.n
     out = []
     for path in font_files(group):
         strokes = raw_strokes(char, path)
-        if strokes:
-            scale, offset = family_mapping(path, family)
+        if strokes and (mapping := family_mapping(path, family)) is not None:
+            scale, offset = mapping
             out.append([s * scale + offset for s in strokes])
     return out

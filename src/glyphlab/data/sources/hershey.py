@@ -80,6 +80,8 @@ def glyphs(char: str, family: str, styles=STYLES) -> list[list[np.ndarray]]:
         if key in seen:
             continue
         seen.add(key)
+        if not any(font in fonts_for(c) for c in family):  # a Greek font asked for α of a Latin set: no place for it
+            continue
         scale, offset = family_mapping(font, family)
         out.append([s * scale + offset for s in strokes])
     return out
