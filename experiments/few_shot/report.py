@@ -15,7 +15,8 @@ ROWS = {"real": "real drawings only", "finetune": "read_real model fine-tuned on
         "synth": "synthesis + them (one run)", "synth:init": "synthesis + them, from the read_real model",
         "synth:s400": "synthesis + them, 400 a class (session 13's recipe)",
         "synth:rep40": "synthesis + them, 400 a class, each drawing ×40",
-        "synth:own": "synthesis + them, session 17's recipe (each net its own synthetic set)"}
+        "synth:own": "synthesis + them, session 17's recipe (each net its own synthetic set)",
+        "synth:4blocks": "synthesis + them, session 18's recipe (four convolution blocks)"}
 ALPHABETS = {"latin": "Omniglot Latin (a–z)", "greek": "Omniglot Greek", "katakana": "Omniglot katakana"}
 KS = (0, 1, 2, 5, 10)
 TARGETS = (0.95, 0.98)
