@@ -88,6 +88,20 @@ def study_dir(study: str | None, default_name: str) -> Path:
     return Path(name) if "/" in name or "\\" in name else project_root() / "experiments" / name
 
 
+def _write(client, runs, chosen: str, out_dir: Path, command: str, by) -> str:
+    """:func:`write_report` into ``out_dir``, made first; a CompareError (one line) when it cannot be."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file of that name, no permission, a read-only disk
+        raise CompareError(f"--study {out_dir}: cannot make the report folder ({e.strerror}); "
+                           f"expected a folder that exists or can be created") from None
+    try:
+        return write_report(client, runs, chosen, out_dir, command, by)
+    except OSError as e:  # a read-only folder, a full disk
+        raise CompareError(f"cannot write the report into {out_dir}: {e.strerror} "
+                           f"({e.filename or 'a file in it'})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glyphlab compare", description=__doc__.split("\n\n")[0],
                                      epilog="examples:\n" + __doc__.split("\n\n")[1],
@@ -134,19 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             raise CompareError(f"no runs match ({chosen or 'all runs'}) in {uri}")
         default_name = client.get_experiment(runs[0].info.experiment_id).name
         out_dir = study_dir(args.study, default_name)
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:  # a file of that name, no permission, a read-only disk
-            raise CompareError(f"--study {out_dir}: cannot make the report folder ({e.strerror}); "
-                               f"expected a folder that exists or can be created") from None
         command = " ".join(["glyphlab compare",
                             *[a for a in (argv if argv is not None else sys.argv[1:])
                               if a != args.tracking_uri and not a.startswith("--tracking-uri")]])
-        try:
-            text = write_report(client, runs, chosen, out_dir, command, args.by)
-        except OSError as e:  # a read-only folder, a full disk
-            raise CompareError(f"cannot write the report into {out_dir}: {e.strerror} "
-                               f"({e.filename or 'a file in it'})") from None
+        text = _write(client, runs, chosen, out_dir, command, args.by)
     except CompareError as e:
         print(f"glyphlab.compare: error: {e}", file=sys.stderr)
         return 2
