@@ -83,6 +83,14 @@ def test_eval_data_classes_are_checked_before_training(store, tmp_path, capsys):
     assert not any(key.startswith(("val/", "train/", "time/")) for key in runs[0].data.metrics)  # nothing trained
 
 
+def test_an_eval_data_error_says_it_is_about_eval_data(store, tmp_path, capsys):
+    draw_folder(tmp_path / "train", "ab")
+    code, last = main_exit([*SKLEARN, f"data.root={tmp_path / 'train'}", "eval_data=folder",
+                            f"eval_data.root={tmp_path / 'missing'}"], capsys)
+    assert code == 2 and last == (f"glyphlab: error: eval_data=folder: data.root {tmp_path / 'missing'} does not exist; "
+                                  f"expected a folder of images")
+
+
 def test_eval_data_with_no_known_class_left_is_one_line_before_training(store, tmp_path, capsys):
     draw_folder(tmp_path / "train", "ab")
     draw_folder(tmp_path / "eval", "yz")  # ignore_unknown drops every sample: nothing to score

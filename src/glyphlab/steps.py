@@ -196,7 +196,10 @@ def load_eval_data(cfg, glyphs: GlyphSet) -> tuple[GlyphSet, np.ndarray, np.ndar
     or those of known classes with ``eval_data.ignore_unknown``) and their labels as model class
     indices (int64 ``[n_kept]``). Raises before any training when the sizes or classes do not fit.
     """
-    other = datasets.load(OmegaConf.to_container(cfg.eval_data, resolve=True), cache_dir=cfg.cache_dir)
+    try:
+        other = datasets.load(OmegaConf.to_container(cfg.eval_data, resolve=True), cache_dir=cfg.cache_dir)
+    except DataError as e:  # the builders' messages say data.root, samples_per_class ...: say which set they are about
+        raise DataError(f"eval_data={cfg.eval_data.name}: {e}") from None
     if other.image_size != glyphs.image_size:
         raise ConfigError(f"eval_data.image_size ({other.image_size}) must equal data.image_size "
                           f"({glyphs.image_size}), the size the model was trained on")
