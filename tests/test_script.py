@@ -168,3 +168,9 @@ def test_glyphlab_fonts_lists_which_fonts_cover_which_characters(font, capsys):
     assert "ㄱ  U+3131 HANGUL LETTER KIYEOK: 1  GlyphlabTest-Regular.ttf" in out
     assert "ㅎ  U+314E HANGUL LETTER HIEUH: 0  NO FONT" in out and "no font has: ㅎ" in err
     assert script.main(["ㄱㅁ", "--fonts", font]) == 0
+
+
+@pytest.mark.parametrize("text", ["U+ZZZZ-U+0041", "u+0041-u+005A", "U+0041-", "U+41", "U+0041,Q"])
+def test_a_charset_meant_as_a_range_that_is_not_one_is_named(text):
+    with pytest.raises(DataError, match="expected ranges like U\\+1B05-U\\+1B33"):
+        script.parse_charset(text)

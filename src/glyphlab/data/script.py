@@ -85,6 +85,9 @@ def parse_charset(charset) -> str:
         if not chars:
             raise DataError(f"data.charset={text}: the range holds no character that can be drawn alone")
         return _checked(chars, text)
+    if re.match(r"[Uu]\+", text):  # meant as a range but not one: not the characters U, +, Z ...
+        raise DataError(f"data.charset={text}: expected ranges like U+1B05-U+1B33 (4-6 hex digits each, "
+                        f"comma-separated), got a part that is not one")
     chars = "".join(text.split())
     if not chars:
         raise DataError(f"expected data.charset to be characters ('कखग'), a range (U+1B05-U+1B33) or one of "
