@@ -392,3 +392,14 @@ def test_a_change_to_the_builders_code_or_packages_is_a_new_cache_entry(tmp_path
     assert data.cache_key(spec) != key
     load(spec, cache_dir=tmp_path)
     assert len(list(tmp_path.glob("digits-*.npz"))) == 2
+
+
+def test_a_blank_page_is_kept_and_named_in_a_warning(tmp_path, caplog):
+    for name in ("a_1.png", "a_2.png", "b_1.png"):
+        save(tmp_path / name, Image.fromarray(glyph()))
+    save(tmp_path / "b_2.png", Image.fromarray(np.full((12, 12), 255, np.uint8)))   # white paper, nothing written
+    with caplog.at_level(logging.WARNING):
+        glyphs = folder.read_folder(tmp_path, image_size=8)
+    assert len(glyphs) == 4 and sum(not image.any() for image in glyphs.images) == 1   # kept, as read
+    blank = [r.getMessage() for r in caplog.records if "no ink" in r.getMessage()]
+    assert len(blank) == 1 and "1 image(s)" in blank[0] and "b_2.png" in blank[0] and "b_1.png" not in blank[0]

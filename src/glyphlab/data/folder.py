@@ -104,16 +104,23 @@ def decode_images(items: list, *, image_size: int, on_bad_file: str, where: str,
     plus ``unusable`` (names already known to be unusable, with their reason). With
     ``on_bad_file="error"`` any skip raises :class:`DataError`; with "skip" it is logged as a warning.
     """
-    images, skipped = [], list((unusable or {}).items())
+    images, skipped, blank = [], list((unusable or {}).items()), []
+    shown_items = items
     if len(items) > PROGRESS_MIN_FILES:
         from tqdm.auto import tqdm
-        items = tqdm(items, desc=f"reading {where}", unit="img", leave=False)
-    for source, name in items:
+        shown_items = tqdm(items, desc=f"reading {where}", unit="img", leave=False)
+    for source, name in shown_items:
         try:
             images.append(load_image(source() if callable(source) else source, image_size))
         except Exception as e:  # Pillow raises many kinds on corrupt input; every one means "bad file"
             images.append(None)
             skipped.append((shown(name), shown(str(e).splitlines()[0]) if str(e) else type(e).__name__))
+            continue
+        if not images[-1][0].any():
+            blank.append(shown(name))
+    if blank:  # kept (a class may be "nothing written"), but a blank page read as a drawing is usually a mistake
+        log.warning("%d image(s) in %s have no ink (blank, or ink too faint to tell from the paper), kept: %s%s",
+                    len(blank), shown(where), "; ".join(blank[:5]), f"; and {len(blank) - 5} more" if len(blank) > 5 else "")
     if skipped:
         named = "; ".join(f"{shown(name)} ({reason})" for name, reason in skipped[:5])
         more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
