@@ -128,6 +128,22 @@ def test_cli_prints_top_k(store_of, tmp_path, capsys):
     assert out[5].split()[0] == "ᚺ"
 
 
+
+def test_cli_names_a_blank_page_and_still_reads_it(store_of, tmp_path, capsys):
+    from PIL import Image
+
+    from glyphlab.predict import main
+
+    _, run_id = store_of
+    drawn = write_pngs(tmp_path, fresh_runes(48))[0]
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((40, 40), 235, np.uint8)).save(blank)   # grey paper, nothing written
+    assert main(["--model", f"runs:/{run_id}/model", str(drawn), str(blank), "--top-k", "1"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if "no ink" in line]
+    assert len(warnings) == 1 and "blank.png" in warnings[0] and str(drawn) not in warnings[0]
+    assert str(blank) in captured.out.splitlines()                  # read anyway, a guess
+
 @pytest.mark.slow
 def test_cli_json_for_machines(store_of, tmp_path):
     """The real `python -m glyphlab.predict` process, with a local model folder as the URI."""

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         except GlyphlabError as e:
             skipped[path] = str(e)
             print(f"glyphlab: error: {e}" + (" (skipped)" if len(args.images) > 1 else ""), file=sys.stderr)
+    for path in [p for p in read if not has_ink(read[p])]:  # read anyway, but its reading is a guess
+        print(f"glyphlab: warning: {path}: no ink found (a blank page, or ink too faint to tell from the paper); "
+              f"its reading is a guess", file=sys.stderr)
     try:
         if read:
             model, classes = load_model(args.model, args.tracking_uri)
@@ -109,6 +112,15 @@ def read_image_file(path: Path) -> bytes:
         raise DataError(f"{path}: cannot read it ({e.strerror})") from None
     check_image(data, str(path))
     return data
+
+
+def has_ink(data: bytes) -> bool:
+    """Whether the image holds any ink once its paper is levelled (as every reader of glyphlab levels it)."""
+    import io
+
+    from glyphlab.data.reader import load_image
+
+    return bool(load_image(io.BytesIO(data), 32)[0].any())
 
 
 def check_image(data: bytes, name: str) -> None:
