@@ -128,7 +128,6 @@ def test_cli_prints_top_k(store_of, tmp_path, capsys):
     assert out[5].split()[0] == "ᚺ"
 
 
-
 def test_cli_names_a_blank_page_and_still_reads_it(store_of, tmp_path, capsys):
     from PIL import Image
 
@@ -143,6 +142,7 @@ def test_cli_names_a_blank_page_and_still_reads_it(store_of, tmp_path, capsys):
     warnings = [line for line in captured.err.splitlines() if "no ink" in line]
     assert len(warnings) == 1 and "blank.png" in warnings[0] and str(drawn) not in warnings[0]
     assert str(blank) in captured.out.splitlines()                  # read anyway, a guess
+
 
 @pytest.mark.slow
 def test_cli_json_for_machines(store_of, tmp_path):
