@@ -44,9 +44,6 @@ def main(argv: list[str] | None = None) -> int:
         except GlyphlabError as e:
             skipped[path] = str(e)
             print(f"glyphlab: error: {e}" + (" (skipped)" if len(args.images) > 1 else ""), file=sys.stderr)
-    for path in [p for p in read if not has_ink(read[p])]:  # read anyway, but its reading is a guess
-        print(f"glyphlab: warning: {path}: no ink found (a blank page, or ink too faint to tell from the paper); "
-              f"its reading is a guess", file=sys.stderr)
     try:
         if read:
             model, classes = load_model(args.model, args.tracking_uri)
@@ -54,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except GlyphlabError as e:
         print(f"glyphlab: error: {e}", file=sys.stderr)
         return 2
+    for path in [p for p in read if not has_ink(read[p])]:  # read, but its reading is a guess
+        print(f"glyphlab: warning: {path}: no ink found (a blank page, or ink too faint to tell from the paper); "
+              f"its reading is a guess", file=sys.stderr)
     status = 2 if skipped else 0  # the rest are read, but a script sees that some were not
     if args.json:
         print(json.dumps([{"image": str(path), **(results[path] if path in read else {"error": skipped[path]})}
@@ -120,7 +120,10 @@ def has_ink(data: bytes) -> bool:
 
     from glyphlab.data.reader import load_image
 
-    return bool(load_image(io.BytesIO(data), 32)[0].any())
+    try:
+        return bool(load_image(io.BytesIO(data), 32)[0].any())
+    except Exception:  # noqa: BLE001 — the model's own reader has read it; only blankness is asked here
+        return True
 
 
 def check_image(data: bytes, name: str) -> None:
