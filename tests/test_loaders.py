@@ -67,6 +67,11 @@ def test_flat_layout_and_class_order(tmp_path):
     assert ordered.classes == ["c", "a", "b"]  # listed first (absent ones ignored), the rest sorted
     assert ordered.class_counts().tolist() == [1, 1, 2]
     assert folder.read_folder(tmp_path, image_size=12, class_order="ba").classes == ["b", "a", "c"]
+    # data=folder's class_order (the user's) naming a class with no images is an error, not a silent shift
+    assert folder.build(root=str(tmp_path), image_size=12, class_order="cb").classes == ["c", "b", "a"]
+    with pytest.raises(DataError, match=r"data.class_order names 1 class\(es\) with no images in .*: zz; "
+                                        r"expected names of its classes, found c a b"):
+        folder.build(root=str(tmp_path), image_size=12, class_order=["c", "zz", "a"])
 
 
 def test_flat_file_without_label_is_skipped(tmp_path, caplog):

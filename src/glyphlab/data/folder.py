@@ -44,7 +44,16 @@ def build(*, root: str | None, image_size: int = 32, on_bad_file: str = "skip",
     if root is None:
         raise DataError("data.root is required: a folder with one subfolder per class or files named "
                         "<label>_<anything>.png, e.g. data.root=~/my_glyphs (eval_data.root=... for eval_data)")
-    return read_folder(root, image_size=image_size, on_bad_file=on_bad_file, class_order=class_order)
+    glyphs = read_folder(root, image_size=image_size, on_bad_file=on_bad_file, class_order=class_order)
+    # A name the user put in class_order is a class they expect: one with no images (a typo, a missing
+    # folder) would shift every later class's index without a word, so it is an error here (read_folder
+    # itself, called with a script's whole alphabet for a folder of some of it, keeps ignoring them).
+    missing = [n for n in dict.fromkeys(as_names(class_order) or []) if n not in glyphs.classes]
+    if missing:
+        raise DataError(f"data.class_order names {len(missing)} class(es) with no images in {shown(root)}: "
+                        f"{' '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}; expected names of its "
+                        f"classes, found {' '.join(glyphs.classes[:20])}{' ...' if len(glyphs.classes) > 20 else ''}")
+    return glyphs
 
 
 def read_folder(root: str | os.PathLike, *, image_size: int, on_bad_file: str = "skip",
