@@ -21,6 +21,8 @@ def test_recipe_composes_with_every_synthetic_data_option(data):
     assert cfg.model.members == 3 and plain.model.members == 1                # three nets averaged, only here
     assert plain.data.normalize is None and cfg.data.normalize == "box"      # the recipe's value wins over the data's
     assert (cfg.data.samples_per_class, cfg.data.image_size) == (400, 32)     # synthesis.*: as much of every set
+    # the mean of the epochs' weights is kept, not the best synthetic val epoch (tests/test_weight_average.py)
+    assert cfg.callbacks.weight_average.start == 2 and "weight_average" not in plain.callbacks
     # Real handwriting is read the way the training data was drawn: normalised the same.
     with_eval = compose(["+experiment=read_real", *data, "eval_data=digits"])
     assert with_eval.eval_data.normalize == "box" and with_eval.eval_data.image_size == cfg.data.image_size

@@ -123,22 +123,26 @@ class GlyphClassifier(pl.LightningModule):
     def on_train_batch_start(self, batch, batch_idx):
         phases.mark("first_step")   # a no-op unless the start-up benchmark asks for it
 
-    def training_step(self, batch, batch_idx):
-        images, labels = batch
+    def training_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The logits a training step learns from: ``[B, C]``, or ``[K, B, C]`` for K ensemble members."""
         member_logits = getattr(self.net, "member_logits", None)   # model.members > 1: models/ensemble.py
         if member_logits is not None:
             # every member learns from its own loss, each on its own draw of the online augmentation (as
-            # separate runs would) and, with model.member_data=own, its own images ([B, K, H, W]); the
-            # loss is their mean
+            # separate runs would) and, with model.member_data=own, its own images ([B, K, H, W])
             views = ([to_input(images[:, k]) for k in range(images.shape[1])] if images.ndim == 4
                      else [to_input(images)] * len(self.net.nets))
-            logits = member_logits([self.augmenter(v) for v in views] if self.augmenter is not None else views)
-            loss = self._loss(logits, labels.expand(len(logits), *labels.shape))
-        else:
-            x = to_input(images)
-            if self.augmenter is not None:  # online augmentation: fresh per-sample transforms, train split only
-                x = self.augmenter(x)
-            loss = self._loss(self(x), labels)
+            return member_logits([self.augmenter(v) for v in views] if self.augmenter is not None else views)
+        x = to_input(images)
+        if self.augmenter is not None:  # online augmentation: fresh per-sample transforms, train split only
+            x = self.augmenter(x)
+        return self(x)
+
+    def training_step(self, batch, batch_idx):
+        images, labels = batch
+        logits = self.training_logits(images)
+        if logits.ndim > labels.ndim + 1:  # ensemble members: the loss is their mean
+            labels = labels.expand(len(logits), *labels.shape)
+        loss = self._loss(logits, labels)
         # sync_dist: under DDP the epoch's loss is averaged over every rank's share (a no-op in one process)
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
@@ -230,6 +234,59 @@ class CheckpointOnInterrupt(pl.Callback):
 
     def on_exception(self, trainer, module, exception):
         trainer.save_checkpoint(self.path)
+
+
+class WeightAverage(pl.Callback):
+    """The uniform mean of the weights at the end of every training epoch from ``start`` on (stochastic
+    weight averaging, Izmailov et al. 2018; SWAD, Cha et al. 2021, for data unlike the training set),
+    kept instead of the best validation epoch (:func:`glyphlab.models.training.keep_best`), with the
+    BatchNorm statistics recomputed for the mean weights on a pass over the training batches.
+
+    Not Lightning's ``WeightAveraging``: that one validates the averaged weights, so early stopping and the
+    plateau schedule would watch the average instead of the weights being trained. Its sums go into
+    every checkpoint, so a resumed run averages the same epochs an unbroken one does.
+    """
+
+    def __init__(self, start: int = 2):
+        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+            raise ValueError(f"start must be an epoch index >= 0, got {start!r}")
+        self.start, self.n, self.sums = start, 0, {}
+
+    def on_train_epoch_end(self, trainer, module):
+        if trainer.sanity_checking or trainer.current_epoch < self.start:
+            return
+        for name, value in module.state_dict().items():
+            if value.is_floating_point():
+                value = value.detach().to("cpu", torch.float64)
+                self.sums[name] = self.sums[name] + value if name in self.sums else value.clone()
+        self.n += 1
+
+    def state_dict(self):
+        return {"start": self.start, "n": self.n, "sums": self.sums}
+
+    def load_state_dict(self, state):
+        self.start, self.n, self.sums = state["start"], state["n"], state["sums"]
+
+    @torch.no_grad()
+    def load_mean(self, module, batches) -> None:
+        """Put the mean weights into ``module`` and recompute its BatchNorm statistics over ``batches``
+        (one pass over the training batches, augmented as in training)."""
+        state = module.state_dict()
+        for name, total in self.sums.items():
+            state[name].copy_(total / self.n)
+        norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None          # a plain mean over the pass, not a running one
+        module.train()
+        for images, _ in batches:   # in float32, as the kept net reads images (predict_proba)
+            module.training_logits(images.to(module.device))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        module.eval()
 
 
 @torch.no_grad()

@@ -51,7 +51,7 @@ def train(cfg, module, train_batches, val_batches, n_val: int, n_positions: int,
         if isinstance(e.__context__, KeyboardInterrupt):
             raise e.__context__ from None
         raise
-    return keep_best(trainer, module)
+    return keep_best(trainer, module, train_batches)
 
 
 def plateau_config(cfg, n_val: int) -> dict:
@@ -150,15 +150,25 @@ def build_callbacks(cfg_callbacks, checkpoints: Path, n_val: int = 0, val_images
     return [*callbacks, CheckpointOnInterrupt(checkpoints / "interrupted.ckpt")]
 
 
-def keep_best(trainer, module) -> tuple[dict, str]:
-    """Load the best validation epoch's weights into ``module`` (when a ModelCheckpoint monitored
-    something); returns the metrics and the words that say how training ended."""
+def keep_best(trainer, module, train_batches=None) -> tuple[dict, str]:
+    """Load the weights the run keeps into ``module``: the mean of its epochs' weights when a
+    :class:`~glyphlab.models.lit.WeightAverage` averaged some (BatchNorm recomputed on ``train_batches``),
+    else the best validation epoch's (when a ModelCheckpoint monitored something), else the last epoch's.
+    Returns the metrics and the words that say how training ended."""
     import torch
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    from glyphlab.models.lit import WeightAverage
 
     stopped = trainer.current_epoch - 1                 # the last epoch trained, counted from 0 as the metric steps
     early = any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks)
     how = "early stop" if early else "budget"
+    average = next((c for c in trainer.callbacks if isinstance(c, WeightAverage) and c.n), None)
+    if average is not None:
+        average.load_mean(module, train_batches)
+        metrics = {"train/stopped_epoch": stopped, "train/averaged_epochs": average.n}
+        return metrics, (f"stopped after epoch {stopped} ({how}), mean weights of epochs "
+                         f"{average.start}-{average.start + average.n - 1} kept")
     best = [c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor and c.best_model_path]
     if not best:
         return {"train/stopped_epoch": stopped}, f"stopped after epoch {stopped} ({how}), last epoch kept"
