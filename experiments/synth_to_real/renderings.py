@@ -194,7 +194,10 @@ def main() -> None:
               for name, row in table.items()]
     import mlflow
 
-    run_id = mlflow.models.get_model_info(args.model).run_id
+    try:
+        run_id = mlflow.models.get_model_info(args.model).run_id
+    except mlflow.exceptions.MlflowException:   # a model folder whose store is not the one given: no run to quote
+        run_id = None
     if run_id:
         metrics = mlflow.get_run(run_id).data.metrics
         lines += ["", f"the run's own eval/accuracy (eval_data, arrays): {metrics.get('eval/accuracy', float('nan')):.3f}"]

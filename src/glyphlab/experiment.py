@@ -20,6 +20,7 @@ from glyphlab import data as datasets
 from glyphlab import phases
 from glyphlab.data import extra
 from glyphlab.errors import GlyphlabError, Interrupted, check_image_size, check_split
+from glyphlab.models.tta import check_tta, with_views
 from glyphlab.steps import (augmented_train, evaluate_eval_data, evaluate_test, limit_threads, load_eval_data,
                             member_views, seed_everything, training_class_weights)
 
@@ -113,16 +114,18 @@ def run(cfg: DictConfig) -> float:
         fit_s = time.perf_counter() - started
         phases.mark("fit_end")
 
-        # 4. Evaluation on the untouched test split (and on eval_data, when given).
-        metrics = evaluate_test(cfg, glyphs, fitted.predict_proba, test, tmp)
+        # 4. Evaluation on the untouched test split (and on eval_data, when given), read as the logged model
+        # reads (model.tta: also a few turned and scaled views of each image).
+        predict_proba = with_views(fitted.predict_proba, cfg.model.get("tta"))
+        metrics = evaluate_test(cfg, glyphs, predict_proba, test, tmp)
         # Whole-sample accuracy: for position-wise labels a sequence counts only when every position is right.
-        val_right = fitted.predict_proba(glyphs.images[val]).argmax(-1) == glyphs.labels[val]
+        val_right = predict_proba(glyphs.images[val]).argmax(-1) == glyphs.labels[val]
         val_accuracy = float(np.mean(val_right.reshape(len(val), -1).all(axis=1)))
         metrics.update({"time/fit_s": fit_s, "model/n_params": fitted.n_params, "val/final_accuracy": val_accuracy,
                         **fitted.metrics})
         mlflow.log_metrics(metrics)
         if cfg.get("eval_data"):
-            metrics.update(evaluate_eval_data(cfg, glyphs, fitted.predict_proba, tmp, train, eval_set))
+            metrics.update(evaluate_eval_data(cfg, glyphs, predict_proba, tmp, train, eval_set))
 
         # 5. The model itself, as a pyfunc that takes raw images (its preprocessing goes with it).
         model_uri = None
@@ -146,6 +149,7 @@ def check_config(cfg: DictConfig, family=None) -> None:
     check_split(cfg.split.val, cfg.split.test)
     check_data_keys(cfg.data, "data")
     check_data_keys(cfg.get("eval_data"), "eval_data")
+    check_tta(cfg.model.get("tta"))
     (family or models.family(cfg.model.adapter)).check_config(cfg)
 
 

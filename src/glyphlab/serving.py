@@ -17,7 +17,8 @@ Preprocessing travels with the model: each image goes through
 through (gray, transparency on the paper its ink contrasts with, the paper levelled to black and
 the ink made bright, padded to a square, resized to the training size), then the run's
 ``data.normalize``; a position-wise model's input is squeezed to a square instead of padded, as
-its training strips were. Nothing is unpickled on load: the pyfunc is logged "from code"
+its training strips were; a run with test-time views (``model.tta``) is read over the same views
+(:mod:`glyphlab.models.tta`). Nothing is unpickled on load: the pyfunc is logged "from code"
 (:mod:`glyphlab.serving_entry` builds it), a torch net is stored as its ``state_dict`` (loaded
 with ``weights_only=True``) plus its constructor arguments in ``glyph_model.json``, and a
 scikit-learn estimator with skops, which loads only the types it trusts: each family's adapter
@@ -54,11 +55,12 @@ def log_model(cfg, family, model, glyphs) -> str:
     from mlflow.types import ColSpec, Schema
 
     from glyphlab.models import n_positions
+    from glyphlab.models.tta import check_tta
 
     meta = {"family": family.name, "adapter": f"{type(family).__module__}.{type(family).__qualname__}",
             "classes": list(glyphs.classes), "image_size": glyphs.image_size,
             "n_positions": n_positions(glyphs), "model": cfg.model.name, "data": cfg.data.name,
-            "normalize": cfg.data.get("normalize")}
+            "normalize": cfg.data.get("normalize"), "tta": check_tta(cfg.model.get("tta"))}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         artifacts, extra = family.save(model, cfg, glyphs, tmp)
@@ -76,7 +78,7 @@ def log_model(cfg, family, model, glyphs) -> str:
                                        code_paths=[str(package)], signature=signature,
                                        input_example=example, pip_requirements=_pinned(family.requirements),
                                        metadata={k: meta[k] for k in ("classes", "image_size", "n_positions",
-                                                                      "normalize")})
+                                                                      "normalize", "tta")})
     mlflow.log_dict({"classes": list(glyphs.classes)}, "classes.json")
     return info.model_uri
 
@@ -86,10 +88,13 @@ class GlyphModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context):
         from glyphlab.models import family_of_logged
+        from glyphlab.models.tta import with_views
 
         self.meta = json.loads(Path(context.artifacts["meta"]).read_text(encoding="utf-8"))
         self.columns = output_columns(self.meta["classes"], self.meta["n_positions"])
-        self.predict_images = family_of_logged(self.meta).load(context.artifacts, self.meta)
+        # read as the run read its test split and eval_data: with the run's test-time views (model.tta), if any
+        self.predict_images = with_views(family_of_logged(self.meta).load(context.artifacts, self.meta),
+                                         self.meta.get("tta"))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         images = np.stack([model_view(data, self.meta, where=f"image {i}")

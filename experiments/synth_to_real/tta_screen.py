@@ -1,0 +1,91 @@
+"""Read the real sets again with test-time views, from the logged models of visible.sh runs (no training).
+
+    python experiments/synth_to_real/tta_screen.py <store>/mlflow.db <study> > tta_views.tsv
+
+For every FINISHED run of ``params.study = <study>`` in experiment synth_to_real (visible.sh with
+``tracking.log_model=true``): its logged net, the real set it was tested on (eval_data, composed by Hydra as the
+run composed it, so the same images), and the eval accuracy read through each view set of ``VIEW_SETS`` by
+``glyphlab.models.tta.with_views`` — the reader ``model.tta`` gives the run and its logged model. Prints
+``study set seed views accuracy run's-own-eval-accuracy``; the ``none`` line must equal the run's own.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+KATAKANA = "アイウエオカキクコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヰヱヲン"
+SETS = {"latin": ["data=latin", "data.charset=lower", "eval_data=omniglot"],
+        "greek": ["data=greek", "eval_data=omniglot", "eval_data.alphabet=Greek"],
+        "kana": ["data=kana", f"data.charset='{KATAKANA}'", "eval_data=omniglot",
+                 "eval_data.alphabet='Japanese_(katakana)'"],
+        "digits_synth": ["data=digits_synth", "eval_data=digits"]}
+VIEW_SETS = {"none": None,
+             "rot7": {"rotations": [-7, 7]}, "rot5": {"rotations": [-5, 5]}, "rot10": {"rotations": [-10, 10]},
+             "scale": {"scales": [0.9, 1.1]},
+             "rot7+scale": {"rotations": [-7, 7], "scales": [0.9, 1.1]}}
+
+
+def logged_net(run_id: str):
+    import mlflow
+
+    from glyphlab.models.torch_adapter import net_class
+
+    folder = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model"))
+    meta = json.loads(next(folder.rglob("glyph_model.json")).read_text(encoding="utf-8"))
+    kwargs = dict(meta["net"]["kwargs"])
+    if "member" in kwargs:
+        kwargs["member"] = net_class(kwargs["member"])
+    module, _, name = net_class(meta["net"]["target"]).rpartition(".")
+    net = getattr(importlib.import_module(module), name)(**kwargs)
+    net.load_state_dict(torch.load(next(folder.rglob("weights.pt")), map_location="cpu", weights_only=True))
+    return net.eval(), meta
+
+
+def real_set(params: dict):
+    """The run's eval_data as it loaded it (images normalised as the run's)."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from glyphlab import data
+
+    extra = [f"eval_data.root={params['eval_data.root']}"] if params.get("eval_data.root") not in (None, "None") else []
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose("config", overrides=[*SETS[params["data.name"]], *extra, "+experiment=read_real"])
+    return data.load(OmegaConf.to_container(cfg.eval_data, resolve=True), cache_dir=cfg.cache_dir)
+
+
+def main(db: str, study: str) -> None:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from glyphlab.models.lit import predict_proba
+    from glyphlab.models.tta import with_views
+
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("synth_to_real")
+    runs = client.search_runs([experiment.experiment_id], f"params.study = '{study}'", max_results=1000)
+    for run in sorted(runs, key=lambda r: r.info.start_time):
+        if run.info.status != "FINISHED":
+            continue
+        params = run.data.params
+        net, meta = logged_net(run.info.run_id)
+        real = real_set(params)
+        index = {c: i for i, c in enumerate(meta["classes"])}
+        truth = np.array([index[real.classes[label]] for label in real.labels])
+        own = run.data.metrics.get("eval/accuracy", float("nan"))
+        for views, tta in VIEW_SETS.items():
+            read = with_views(lambda images: predict_proba(net, images), tta)(real.images).argmax(-1)
+            print(f"{study}\t{params['data.name']}\t{params['seed']}\t{views}\t{np.mean(read == truth):.4f}\t{own:.4f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
