@@ -16,7 +16,9 @@ ROWS = {"real": "real drawings only", "finetune": "read_real model fine-tuned on
         "synth:s400": "synthesis + them, 400 a class (session 13's recipe)",
         "synth:rep40": "synthesis + them, 400 a class, each drawing ×40",
         "synth:own": "synthesis + them, session 17's recipe (each net its own synthetic set)",
-        "synth:4blocks": "synthesis + them, session 18's recipe (four convolution blocks)"}
+        "synth:4blocks": "synthesis + them, session 18's recipe (four convolution blocks)",
+        "synth:wa": "synthesis + them, session 21's recipe (mean of the epochs' weights)",
+        "synth:tta": "synthesis + them, session 22's recipe (+ test-time views)"}
 ALPHABETS = {"latin": "Omniglot Latin (a–z)", "greek": "Omniglot Greek", "katakana": "Omniglot katakana"}
 KS = (0, 1, 2, 5, 10)
 TARGETS = (0.95, 0.98)
