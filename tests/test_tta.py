@@ -5,6 +5,7 @@ Views checked on drawn bars; a real tiny cnn run through Hydra composition into 
 and `glyphlab predict` on the same files as the run's eval_data.
 """
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +56,7 @@ def test_the_reading_is_the_mean_probability_over_the_views():
     ("rot", "must be null or a mapping"),
     ({"angles": [5]}, "unknown key(s) angles; expected rotations, scales"),
     ({"rotations": 7}, "model.tta.rotations must be a list of numbers, got 7"),
+    ({"scales": 0}, "model.tta.scales must be a list of numbers, got 0"),
     ({"rotations": [7, "x"]}, "model.tta.rotations must be a list of numbers"),
     ({"rotations": [90]}, "model.tta.rotations must lie in [-45, 45], got 90"),
     ({"scales": [0]}, "model.tta.scales must lie in [0.5, 2], got 0"),
@@ -109,7 +111,7 @@ def test_the_served_model_and_predict_read_with_the_runs_views(tmp_path, monkeyp
     files = sorted(folder.glob("*/0.png"))
 
     model_dir = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "model"))
-    meta_file = next(p for p in __import__("pathlib").Path(model_dir).rglob("glyph_model.json"))
+    meta_file = next(Path(model_dir).rglob("glyph_model.json"))
     meta = json.loads(meta_file.read_text())
     assert meta["tta"] == {"rotations": [-7.0, 7.0], "scales": [0.9, 1.1]}
     plain = family_of_logged(meta).load({"weights": str(meta_file.parent / "weights.pt"), "meta": str(meta_file)}, meta)

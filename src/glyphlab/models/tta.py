@@ -38,7 +38,7 @@ def check_tta(tta, where: str = "model.tta") -> dict | None:
         raise ConfigError(f"{where} has unknown key(s) {', '.join(unknown)}; expected {', '.join(KEYS)}")
     out = {}
     for key, (lo, hi) in KEYS.items():
-        values = tta.get(key) or []
+        values = [] if tta.get(key) is None else tta[key]   # a 0 or "" is a mistake to name, not an empty list
         if not isinstance(values, (list, tuple)) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
             raise ConfigError(f"{where}.{key} must be a list of numbers, got {values!r}")
