@@ -160,3 +160,35 @@ def test_by_a_config_key_splits_groups(filled, tmp_path):
         "## Settings that differ" not in report
     assert "data × model × augmentation × data.normalize group" in report
     assert (tmp_path / "by" / "accuracy.png").stat().st_size > 1000
+
+
+def test_accuracy_bars_share_a_place_only_among_the_groups_it_has(tmp_path, monkeypatch):
+    """--by a key that follows the model (one colour per place): one full-width bar centred on its tick;
+    a place with two colours splits its slot."""
+    import matplotlib.axes
+    import pandas as pd
+
+    from glyphlab.report import METRICS, plot_accuracy
+
+    drawn = []
+    real_bar = matplotlib.axes.Axes.bar
+
+    def bar(self, x, height, width, *args, **kwargs):
+        drawn.append((kwargs["label"], list(np.round(np.atleast_1d(x), 3)), list(np.round(np.atleast_1d(width), 3))))
+        return real_bar(self, x, height, width, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "bar", bar)
+    rows = [("latin", "cnn", "none", "a"), ("latin", "mlp", "none", "b"), ("greek", "cnn", "none", "a"),
+            ("greek", "cnn", "rotate", "a")]
+    summary = pd.DataFrame(rows, columns=["data", "model", "augmentation", "study"])
+    for metric, _, _ in METRICS:
+        summary[f"{metric} mean"] = [0.9, 0.8, 0.95, 0.97] if metric == "test/accuracy" else np.nan
+        summary[f"{metric} std"] = 0.01 if metric == "test/accuracy" else np.nan
+    summary.attrs["by"] = ["study"]
+    plot_accuracy(summary, tmp_path / "accuracy.png")
+
+    # places: latin · cnn (0), latin · mlp (1), greek · cnn (2: two colours)
+    assert sorted(drawn) == [("augmentation=none · study=a", [0.0, 1.8], [0.8, 0.4]),
+                             ("augmentation=none · study=b", [1.0], [0.8]),
+                             ("augmentation=rotate · study=a", [2.2], [0.4])]
+    assert (tmp_path / "accuracy.png").stat().st_size > 1000

@@ -143,19 +143,24 @@ def plot_accuracy(summary, path: Path) -> None:
         axis=1))
     places = list(dict.fromkeys(summary["where"]))
     hues = sorted(dict.fromkeys(summary["hue"]), key=lambda h: (not h.startswith("augmentation=none"), h))  # baseline first
-    width = 0.8 / len(hues)
+    # Each place shares its slot among the colours it has, so a place with one run group gets one full-width bar
+    # (a sweep over data × model grouped --by a key that follows the model has one colour per place).
+    present = {p: [h for h in hues if ((summary["where"] == p) & (summary["hue"] == h)).any()] for p in places}
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(5.0, 1.3 * len(places) + 2) * len(metrics), 4.2),
                              squeeze=False)
     colors = plt.get_cmap("tab10")
     for ax, (metric, title) in zip(axes[0], metrics):
         for h, hue in enumerate(hues):
             part = summary[summary["hue"] == hue].groupby("where").first()
-            means = [part[f"{metric} mean"].get(p, np.nan) for p in places]
-            stds = np.nan_to_num([part[f"{metric} std"].get(p, np.nan) for p in places])
-            x = np.arange(len(places)) + (h - (len(hues) - 1) / 2) * width
-            bars = ax.bar(x, means, width, yerr=stds, capsize=3, label=hue, color=colors(h))
+            mine = [i for i, p in enumerate(places) if hue in present[p]]
+            means = [part[f"{metric} mean"].get(places[i], np.nan) for i in mine]
+            stds = np.nan_to_num([part[f"{metric} std"].get(places[i], np.nan) for i in mine])
+            widths = np.array([0.8 / len(present[places[i]]) for i in mine])
+            x = np.array(mine, dtype=float) + np.array(
+                [present[places[i]].index(hue) - (len(present[places[i]]) - 1) / 2 for i in mine]) * widths
+            bars = ax.bar(x, means, widths, yerr=stds, capsize=3, label=hue, color=colors(h))
             ax.bar_label(bars, labels=["" if np.isnan(m) else f"{m:.3f}" for m in means], fontsize=7, padding=2)
-        ax.set_xticks(np.arange(len(places)), places)
+        ax.set_xticks(np.arange(len(places)), [p.replace(" · ", "\n") for p in places], fontsize=8)
         # Accuracies near 1 differ in the second decimal: start the axis just below the lowest bar.
         low = np.nanmin(summary[f"{metric} mean"] - summary[f"{metric} std"].fillna(0))
         bottom = 0.0 if not low > 0.5 else np.floor((low - 0.01) * 20) / 20
@@ -163,7 +168,7 @@ def plot_accuracy(summary, path: Path) -> None:
         ax.set_ylabel(f"{title} (mean ± std over runs)" + (f", axis from {bottom:.2f}" if bottom else ""))
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(loc="lower right", fontsize=8)
+    axes[0][0].legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
