@@ -1,6 +1,7 @@
 """The leading table of README.md from visible.sh's results.tsv: eval accuracy per set and row, mean ± sample std over seeds.
 
-    python experiments/synth_to_real/table.py /tmp/final/results.tsv
+    python experiments/synth_to_real/table.py /tmp/final/results.tsv                  # every row, in file order
+    python experiments/synth_to_real/table.py /tmp/final/results.tsv recipe recipe-mlp  # only these rows
 """
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import numpy as np
 SETS = ("latin", "greek", "katakana", "digits")
 
 
-def main(path: str) -> None:
+def main(path: str, only: list[str]) -> None:
     runs: dict = defaultdict(dict)
     for line in open(path, encoding="utf-8"):
         name, data, seed, ev, *_ = line.rstrip("\n").split("\t")
         if ev != "FAIL":
             runs[(name, data)][int(seed)] = float(ev)  # a repeated seed: the last run counts
-    names = list(dict.fromkeys(name for name, _ in runs))
+    names = only or list(dict.fromkeys(name for name, _ in runs))
     print("| row | " + " | ".join(SETS) + " | mean |")
     print("| --- |" + " --: |" * (len(SETS) + 1))
     for name in names:
@@ -37,4 +38,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

@@ -1,8 +1,9 @@
 """Read the real sets again with test-time views, from the logged models of visible.sh runs (no training).
 
     python experiments/synth_to_real/tta_screen.py <store>/mlflow.db <study> > tta_views.tsv
+    python experiments/synth_to_real/tta_screen.py <store>/mlflow.db <study> script_fonts   # #28's data=script runs
 
-For every FINISHED run of ``params.study = <study>`` in experiment synth_to_real (visible.sh with
+For every FINISHED run of ``params.study = <study>`` in experiment synth_to_real (or the one named; visible.sh with
 ``tracking.log_model=true``): its logged net, the real set it was tested on (eval_data, composed by Hydra as the
 run composed it, so the same images), and the eval accuracy read through each view set of ``VIEW_SETS`` by
 ``glyphlab.models.tta.with_views`` — the reader ``model.tta`` gives the run and its logged model. Prints
@@ -25,7 +26,10 @@ SETS = {"latin": ["data=latin", "data.charset=lower", "eval_data=omniglot"],
         "greek": ["data=greek", "eval_data=omniglot", "eval_data.alphabet=Greek"],
         "kana": ["data=kana", f"data.charset='{KATAKANA}'", "eval_data=omniglot",
                  "eval_data.alphabet='Japanese_(katakana)'"],
-        "digits_synth": ["data=digits_synth", "eval_data=digits"]}
+        "digits_synth": ["data=digits_synth", "eval_data=digits"],
+        # data=script (experiments/script_fonts): the run's own charset and Omniglot alphabet
+        "script": lambda params: ["data=script", f"data.charset={params['data.charset']}", "eval_data=omniglot",
+                                  f"eval_data.alphabet={params['eval_data.alphabet']}"]}
 VIEW_SETS = {"none": None,
              "rot7": {"rotations": [-7, 7]}, "rot5": {"rotations": [-5, 5]}, "rot10": {"rotations": [-10, 10]},
              "scale": {"scales": [0.9, 1.1]},
@@ -57,11 +61,13 @@ def real_set(params: dict):
 
     extra = [f"eval_data.root={params['eval_data.root']}"] if params.get("eval_data.root") not in (None, "None") else []
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
-        cfg = compose("config", overrides=[*SETS[params["data.name"]], *extra, "+experiment=read_real"])
+        sets = SETS[params["data.name"]]
+        sets = sets(params) if callable(sets) else sets
+        cfg = compose("config", overrides=[*sets, *extra, "+experiment=read_real"])
     return data.load(OmegaConf.to_container(cfg.eval_data, resolve=True), cache_dir=cfg.cache_dir)
 
 
-def main(db: str, study: str) -> None:
+def main(db: str, study: str, experiment_name: str = "synth_to_real") -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -70,7 +76,7 @@ def main(db: str, study: str) -> None:
 
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     client = MlflowClient()
-    experiment = client.get_experiment_by_name("synth_to_real")
+    experiment = client.get_experiment_by_name(experiment_name)
     runs = client.search_runs([experiment.experiment_id], f"params.study = '{study}'", max_results=1000)
     for run in sorted(runs, key=lambda r: r.info.start_time):
         if run.info.status != "FINISHED":
@@ -81,11 +87,12 @@ def main(db: str, study: str) -> None:
         index = {c: i for i, c in enumerate(meta["classes"])}
         truth = np.array([index[real.classes[label]] for label in real.labels])
         own = run.data.metrics.get("eval/accuracy", float("nan"))
+        name = params["eval_data.alphabet"] if params["data.name"] == "script" else params["data.name"]
         for views, tta in VIEW_SETS.items():
             read = with_views(lambda images: predict_proba(net, images), tta)(real.images).argmax(-1)
-            print(f"{study}\t{params['data.name']}\t{params['seed']}\t{views}\t{np.mean(read == truth):.4f}\t{own:.4f}",
+            print(f"{study}\t{name}\t{params['seed']}\t{views}\t{np.mean(read == truth):.4f}\t{own:.4f}",
                   flush=True)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
