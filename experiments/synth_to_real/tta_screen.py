@@ -4,20 +4,19 @@
     python experiments/synth_to_real/tta_screen.py <store>/mlflow.db <study> script_fonts   # #28's data=script runs
 
 For every FINISHED run of ``params.study = <study>`` in experiment synth_to_real (or the one named; visible.sh with
-``tracking.log_model=true``): its logged net, the real set it was tested on (eval_data, composed by Hydra as the
-run composed it, so the same images), and the eval accuracy read through each view set of ``VIEW_SETS`` by
-``glyphlab.models.tta.with_views`` — the reader ``model.tta`` gives the run and its logged model. Prints
-``study set seed views accuracy run's-own-eval-accuracy``; the ``none`` line must equal the run's own.
+``tracking.log_model=true``): its logged model (read as the pyfunc reads it, without its views), the real set it was
+tested on (eval_data, composed by Hydra as the run composed it, so the same images), and the eval accuracy read through
+each view set of ``VIEW_SETS`` by ``glyphlab.models.tta.with_views`` — the reader ``model.tta`` gives the run and its
+logged model. Prints ``study set seed views accuracy run's-own-eval-accuracy``; the line of the run's own views
+(``none`` for a run without them) must equal the run's own.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -36,20 +35,19 @@ VIEW_SETS = {"none": None,
              "rot7+scale": {"rotations": [-7, 7], "scales": [0.9, 1.1]}}
 
 
-def logged_net(run_id: str):
+def logged_reader(run_id: str):
+    """The run's logged model as its family loads it for the pyfunc (``Family.load``), *without* the views the pyfunc
+    adds (uint8 images as the run's eval_data holds them → probabilities), and its glyph_model.json."""
     import mlflow
+    import yaml
 
-    from glyphlab.models.torch_adapter import net_class
+    from glyphlab.models import family_of_logged
 
-    folder = Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model"))
-    meta = json.loads(next(folder.rglob("glyph_model.json")).read_text(encoding="utf-8"))
-    kwargs = dict(meta["net"]["kwargs"])
-    if "member" in kwargs:
-        kwargs["member"] = net_class(kwargs["member"])
-    module, _, name = net_class(meta["net"]["target"]).rpartition(".")
-    net = getattr(importlib.import_module(module), name)(**kwargs)
-    net.load_state_dict(torch.load(next(folder.rglob("weights.pt")), map_location="cpu", weights_only=True))
-    return net.eval(), meta
+    folder = next(Path(mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model")).rglob("MLmodel")).parent
+    spec = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))["flavors"]["python_function"]["artifacts"]
+    artifacts = {name: str(folder / entry["path"]) for name, entry in spec.items()}
+    meta = json.loads(Path(artifacts["meta"]).read_text(encoding="utf-8"))
+    return family_of_logged(meta).load(artifacts, meta), meta
 
 
 def real_set(params: dict):
@@ -71,7 +69,6 @@ def main(db: str, study: str, experiment_name: str = "synth_to_real") -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from glyphlab.models.lit import predict_proba
     from glyphlab.models.tta import with_views
 
     mlflow.set_tracking_uri(f"sqlite:///{db}")
@@ -82,14 +79,14 @@ def main(db: str, study: str, experiment_name: str = "synth_to_real") -> None:
         if run.info.status != "FINISHED":
             continue
         params = run.data.params
-        net, meta = logged_net(run.info.run_id)
+        reader, meta = logged_reader(run.info.run_id)
         real = real_set(params)
         index = {c: i for i, c in enumerate(meta["classes"])}
         truth = np.array([index[real.classes[label]] for label in real.labels])
         own = run.data.metrics.get("eval/accuracy", float("nan"))
         name = params["eval_data.alphabet"] if params["data.name"] == "script" else params["data.name"]
         for views, tta in VIEW_SETS.items():
-            read = with_views(lambda images: predict_proba(net, images), tta)(real.images).argmax(-1)
+            read = with_views(reader, tta)(real.images).argmax(-1)
             print(f"{study}\t{name}\t{params['seed']}\t{views}\t{np.mean(read == truth):.4f}\t{own:.4f}",
                   flush=True)
 
