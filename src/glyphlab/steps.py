@@ -72,8 +72,9 @@ def member_views(cfg, family, glyphs: GlyphSet, train, x_train: np.ndarray) -> n
     data = OmegaConf.to_container(cfg.data, resolve=True)
     views = [x_train]
     for k in range(1, members):
-        other = datasets.load({**data, "seed": int(data["seed"]) + k * MEMBER_SEED_STEP}, cache_dir=cfg.cache_dir)
-        other = extra.add_drawings(other, cfg.data, cfg.split.val, cfg.split.test, cfg.seed)
+        member = {**data, "seed": int(data["seed"]) + k * MEMBER_SEED_STEP}
+        other = datasets.load(member, cache_dir=cfg.cache_dir)
+        other = extra.add_drawings(other, member, cfg.split.val, cfg.split.test, cfg.seed)  # rewrites: the member's seed
         if other.classes != glyphs.classes or not np.array_equal(other.labels, glyphs.labels):
             raise DataError(f"model.member_data=own: data={cfg.data.name} built with another seed has other classes "
                             f"or another order of labels; expected the same layout for every seed")

@@ -23,7 +23,8 @@ from glyphlab.errors import DataError, check_split
 log = logging.getLogger(__name__)
 
 # Keys of a data config that are not builder arguments.
-USAGE_KEYS = ("name", "class_weights", "ignore_unknown", "cache", "normalize", "extra_root", "extra_repeats")
+USAGE_KEYS = ("name", "class_weights", "ignore_unknown", "cache", "normalize", "extra_root", "extra_repeats",
+              "extra_rewrites")
 NORMALIZE = (None, "box")
 CACHE_VERSION = 4  # bump when the cache file's layout changes (the builders' code is in the key anyway)
 # Installed packages whose data or drawing goes into a built set: a new version may draw other images.

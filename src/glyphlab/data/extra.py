@@ -7,6 +7,11 @@ appended after the built (possibly cached) set, so the set's cache key never dep
 result carries a fixed split (``GlyphSet.split``): the built set's own seeded stratified split, and the
 drawings split apart by :func:`split_extra` (seeded, per class), their training part appended
 ``data.extra_repeats`` times so a handful of drawings weigh against hundreds of synthetic ones.
+
+``data.extra_rewrites`` (default 0) also makes each training drawing a prototype: its ink thinned to centre-line
+strokes (as a font's glyphs are, :mod:`glyphlab.data.sources.fonts`) and written that many more times by the set's
+own handwriting model, so the model learns the drawer's *forms* under a hand's variation rather than five fixed
+images (experiments/few_shot).
 """
 from __future__ import annotations
 
@@ -34,10 +39,13 @@ def add_drawings(glyphs: GlyphSet, data_cfg, val_fraction: float, test_fraction:
     from glyphlab.data.folder import read_folder, shown
 
     root, repeats = data_cfg.get("extra_root"), data_cfg.get("extra_repeats", 1)
+    rewrites = data_cfg.get("extra_rewrites") or 0
     if not root:
         return glyphs
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise DataError(f"data.extra_repeats must be an integer of at least 1, got {repeats!r}")
+    if isinstance(rewrites, bool) or not isinstance(rewrites, int) or rewrites < 0:
+        raise DataError(f"data.extra_rewrites must be an integer of at least 0, got {rewrites!r}")
     path = Path(str(root)).expanduser()
     if not path.is_dir():
         what = "is a file" if path.exists() else "does not exist"
@@ -58,9 +66,53 @@ def add_drawings(glyphs: GlyphSet, data_cfg, val_fraction: float, test_fraction:
                                                                  len(real_test)])])
     digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:16]
     counts = {f"data/extra_{name}": len(p) for name, p in zip(("train", "val", "test"), (real_train, real_val, real_test))}
-    meta = {**glyphs.meta, "extra": {"root": shown(path), "repeats": repeats, "counts": counts, "digest": digest}}
-    return GlyphSet(np.concatenate([glyphs.images, images[added]]), np.concatenate([glyphs.labels, labels[added]]),
-                    glyphs.classes, fixed, meta)
+    new_images, new_labels = [glyphs.images, images[added]], [glyphs.labels, labels[added]]
+    if rewrites:  # each training drawing a prototype, written `rewrites` more times (training split only)
+        written, written_labels = rewritten(path, real_train, labels, glyphs.classes, rewrites, data_cfg, glyphs.image_size)
+        new_images.append(written)
+        new_labels.append(written_labels)
+        fixed = np.concatenate([fixed, np.zeros(len(written), np.int8)])
+        counts["data/extra_rewritten"] = len(written)
+    meta = {**glyphs.meta, "extra": {"root": shown(path), "repeats": repeats, "rewrites": rewrites, "counts": counts,
+                                     "digest": digest}}
+    return GlyphSet(np.concatenate(new_images), np.concatenate(new_labels), glyphs.classes, fixed, meta)
+
+
+STROKE_PX = 96  # side at which a drawing is thinned to its strokes (the fonts' RENDER_PX)
+
+
+def drawing_strokes(image: np.ndarray) -> list[np.ndarray]:
+    """A drawing (uint8 ``[S, S]``, ink bright, as read) as centre-line strokes in the unit box (its frame
+    is the box: where and how large it was drawn is kept); [] when it has no ink."""
+    from glyphlab.data.sources.fonts import thin, trace
+
+    return [s / image.shape[0] for s in trace(thin(image > 127))]
+
+
+def rewritten(path: Path, train: np.ndarray, labels: np.ndarray, classes: list[str], rewrites: int, data_cfg,
+              image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``rewrites`` images of each training drawing (``train``: indices into the folder's drawings of the
+    set's classes), written from its strokes by the handwriting model ``data_cfg`` gives its builder, seeded
+    by ``data.seed``. Returns uint8 ``[n, S, S]`` (box-normalised when the set is) and their labels."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from glyphlab.data import builder_config, normalize_box
+    from glyphlab.data.folder import read_folder, shown
+    from glyphlab.data.strokes import DEFAULT_STYLE, synthesize
+
+    data = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else dict(data_cfg)
+    style = {k: v for k, v in builder_config(data).items() if k in DEFAULT_STYLE}
+    big = read_folder(path, image_size=STROKE_PX)
+    images, same = _known(big, classes, shown(path))   # the same files as the set's own read, in its order
+    assert np.array_equal(same, labels), "the drawings read twice differ"
+    protos = [(i, strokes) for i in train if (strokes := drawing_strokes(images[i]))]
+    if not protos:
+        return np.empty((0, image_size, image_size), np.uint8), np.empty(0, np.int64)
+    # each drawing is its own "class" of one prototype, so every drawing gets exactly `rewrites` images
+    out = synthesize([[s] for _, s in protos], [f"{classes[labels[i]]}#{i}" for i, _ in protos], rewrites,
+                     image_size, int(data.get("seed") or 0), **style)
+    written = normalize_box(out.images) if data.get("normalize") == "box" else out.images
+    return written, np.repeat(np.asarray([labels[i] for i, _ in protos], np.int64), rewrites)
 
 
 def _known(real: GlyphSet, classes: list[str], where: str) -> tuple[np.ndarray, np.ndarray]:
