@@ -59,6 +59,47 @@ def test_the_built_set_keeps_its_own_split_and_the_drawings_come_after_it(tmp_pa
     assert add_drawings(glyphs, {"extra_root": None}, 0.15, 0.15, seed=0) is glyphs
 
 
+def crossing(root, n: int):
+    """``root/a/*.png`` drawn as \\ and ``root/b/*.png`` as /, dark on white, each drawing a little different."""
+    for cls, ends in (("a", ((8, 8), (40, 40))), ("b", ((40, 8), (8, 40)))):
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            image = Image.new("L", (48, 48), 255)
+            ImageDraw.Draw(image).line([(x + i % 3, y) for x, y in ends], fill=0, width=3)
+            image.save(root / cls / f"{i}.png")
+    return root
+
+
+def test_extra_rewrites_writes_each_training_drawing_anew_from_its_strokes(tmp_path):
+    from glyphlab.data import GlyphSet, split
+    from glyphlab.data.extra import add_drawings, counts
+
+    glyphs = GlyphSet(np.zeros((40, 16, 16), np.uint8), np.repeat(np.arange(2), 20), list("ab"))
+    data = {"extra_root": str(crossing(tmp_path, 8)), "extra_repeats": 1, "extra_rewrites": 5, "seed": 0,
+            "handwriting": {"rotation": 5, "jitter": 0.01}}
+    both = add_drawings(glyphs, data, 0.15, 0.15, seed=0)
+    assert counts(both)["data/extra_rewritten"] == 12 * 5       # 6 training drawings a class, 5 images each
+    train, val, test = split(both, 0.15, 0.15, 0)
+    written = np.arange(40 + 16, len(both))                      # after the set and its 12 + 2 + 2 drawings
+    assert np.isin(written, train).all() and len(written) == 60
+    for label, (on, off) in enumerate(((np.eye(16, dtype=bool), np.eye(16, dtype=bool)[::-1]),
+                                       (np.eye(16, dtype=bool)[::-1], np.eye(16, dtype=bool)))):
+        images = both.images[written][both.labels[written] == label].astype(float)
+        assert len(images) == 30 and images[:, on].mean() > 3 * images[:, off].mean()   # each class its own stroke
+    again = add_drawings(glyphs, data, 0.15, 0.15, seed=0)
+    other = add_drawings(glyphs, {**data, "seed": 1000}, 0.15, 0.15, seed=0)   # another member's data.seed
+    assert np.array_equal(again.images, both.images)
+    assert not np.array_equal(other.images[written], both.images[written])
+    assert np.array_equal(other.images[:written[0]], both.images[:written[0]])   # the drawings themselves do not change
+
+
+def test_extra_rewrites_that_is_no_count_is_one_line(store, tmp_path, capsys):
+    root = drawings(tmp_path / "mine", {RUNES[0]: 2})
+    code, last = main_exit(["model=sklearn_mlp", *TINY_SKLEARN, f"data.extra_root={root}", "data.extra_rewrites=-1"],
+                           capsys)
+    assert code == 2 and last == "glyphlab: error: data.extra_rewrites must be an integer of at least 0, got -1"
+
+
 def test_extra_root_leaves_the_cache_key_of_the_synthetic_set_alone(tmp_path):
     from omegaconf import OmegaConf
 
@@ -73,11 +114,13 @@ def test_extra_root_leaves_the_cache_key_of_the_synthetic_set_alone(tmp_path):
 def test_a_run_trains_on_synthesis_plus_the_real_drawings_and_logs_how_many_each_split_has(store, tmp_path, caplog):
     root = drawings(tmp_path / "mine", {RUNES[0]: 8, RUNES[1]: 2, "zz": 1, "q": 1})
     client, logged = run_metrics(store, ["model=sklearn_mlp", *TINY_SKLEARN, "tracking.log_model=false",
-                                         f"data.extra_root={root}", "data.extra_repeats=3"])
+                                         f"data.extra_root={root}", "data.extra_repeats=3", "data.extra_rewrites=2"])
     metrics = logged.data.metrics
     assert (metrics["data/extra_train"], metrics["data/extra_val"], metrics["data/extra_test"]) == (8, 1, 1)
+    assert metrics["data/extra_rewritten"] == 8 * 2
     synthetic_train = 24 * 24 - metrics["data/n_val"] + 1 - metrics["data/n_test"] + 1
-    assert metrics["data/n_train_original"] == synthetic_train + 8 * 3   # each real training drawing 3 times
+    # each real training drawing 3 times as it is and twice written anew from its strokes
+    assert metrics["data/n_train_original"] == synthetic_train + 8 * 3 + 8 * 2
     named = [r.getMessage() for r in caplog.records if "extra_root" in r.getMessage()]
     assert len(named) == 1 and "2 class(es) the data option does not have, not used: q zz" in named[0]
 

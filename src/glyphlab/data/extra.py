@@ -86,7 +86,7 @@ def drawing_strokes(image: np.ndarray) -> list[np.ndarray]:
     is the box: where and how large it was drawn is kept); [] when it has no ink."""
     from glyphlab.data.sources.fonts import thin, trace
 
-    return [s / image.shape[0] for s in trace(thin(image > 127))]
+    return [s / image.shape[0] for s in trace(thin(image > 127, min_neighbours=3))]
 
 
 def rewritten(path: Path, train: np.ndarray, labels: np.ndarray, classes: list[str], rewrites: int, data_cfg,

@@ -71,8 +71,13 @@ def raw_strokes(char: str, path: str) -> tuple[np.ndarray, ...]:
     return tuple(trace(thin(ink)))
 
 
-def thin(ink: np.ndarray) -> np.ndarray:
-    """Zhang–Suen thinning of a bool image to one-pixel-wide lines (bool, same shape)."""
+def thin(ink: np.ndarray, min_neighbours: int = 2) -> np.ndarray:
+    """Zhang–Suen thinning of a bool image to one-pixel-wide lines (bool, same shape).
+
+    ``min_neighbours`` 3 is Lü and Wang's (1986) correction: a pixel with only two inked neighbours stays, so
+    a line that erodes to a two-pixel staircase (a straight / scaled up from a small drawing) is kept instead
+    of thinned away to one pixel; the staircase traces as one line (m-adjacency in :func:`trace`). Drawings use
+    it (glyphlab.data.extra); the fonts keep 2, with which every recipe was measured."""
     img = np.pad(ink.astype(np.uint8), 1)
     while True:
         changed = False
@@ -85,7 +90,7 @@ def thin(ink: np.ndarray) -> np.ndarray:
                 c1, c2 = p[0] * p[2] * p[4], p[2] * p[4] * p[6]
             else:
                 c1, c2 = p[0] * p[2] * p[6], p[0] * p[4] * p[6]
-            kill = (img == 1) & (b >= 2) & (b <= 6) & (a == 1) & (c1 == 0) & (c2 == 0)
+            kill = (img == 1) & (b >= min_neighbours) & (b <= 6) & (a == 1) & (c1 == 0) & (c2 == 0)
             if kill.any():
                 img[kill] = 0
                 changed = True
