@@ -18,7 +18,9 @@ ROWS = {"real": "real drawings only", "finetune": "read_real model fine-tuned on
         "synth:own": "synthesis + them, session 17's recipe (each net its own synthetic set)",
         "synth:4blocks": "synthesis + them, session 18's recipe (four convolution blocks)",
         "synth:wa": "synthesis + them, session 21's recipe (mean of the epochs' weights)",
-        "synth:tta": "synthesis + them, session 22's recipe (+ test-time views)"}
+        "synth:tta": "synthesis + them, session 22's recipe (+ test-time views)",
+        "synth:s24": "synthesis + them, session 22's recipe again (session 23's environment)",
+        "synth:rw80": "synthesis + them, each also written 80 times from its strokes (data.extra_rewrites=80)"}
 ALPHABETS = {"latin": "Omniglot Latin (a–z)", "greek": "Omniglot Greek", "katakana": "Omniglot katakana"}
 KS = (0, 1, 2, 5, 10)
 TARGETS = (0.95, 0.98)

@@ -17,13 +17,12 @@ import typing
 
 from omegaconf import OmegaConf
 
+from glyphlab.data import USAGE_KEYS
 from glyphlab.errors import ConfigError
 
 WORDS = {"int": "an integer", "number": "a number", "str": "a string", "bool": "true or false", "list": "a list",
          "dict": "a mapping", "none": "null"}
-# keys of a data config that are not builder arguments (glyphlab.data.USAGE_KEYS), and Hydra's own
-NOT_PASSED = ("name", "class_weights", "ignore_unknown", "cache", "normalize", "extra_root", "extra_repeats",
-              "extra_rewrites")
+NOT_PASSED = USAGE_KEYS  # keys of a data config that are not builder arguments (Hydra's own start with _)
 
 
 def check_data_keys(node, key: str = "data") -> None:
