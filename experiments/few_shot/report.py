@@ -23,6 +23,8 @@ ROWS = {"real": "real drawings only", "finetune": "read_real model fine-tuned on
         "synth:rw80": "synthesis + them, each also written 80 times from its strokes (data.extra_rewrites=80)"}
 ALPHABETS = {"latin": "Omniglot Latin (a–z)", "greek": "Omniglot Greek", "katakana": "Omniglot katakana"}
 KS = (0, 1, 2, 5, 10)
+# the plot's rows (the table has them all): without synthesis, fine-tuned, synthesis + k, and the session-24 pair
+PLOTTED = ("real", "finetune", "synth", "synth:s24", "synth:rw80")
 TARGETS = (0.95, 0.98)
 
 
@@ -75,16 +77,17 @@ def plot(grouped: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(ALPHABETS), figsize=(4.2 * len(ALPHABETS), 3.8), sharey=True)
+    fig, axes = plt.subplots(1, len(ALPHABETS), figsize=(4.2 * len(ALPHABETS), 4.6), sharey=True)
     for ax, (alphabet, title) in zip(axes, ALPHABETS.items()):
-        for row, name in ROWS.items():
+        for colour, row in enumerate(PLOTTED):
+            name = ROWS[row]
             ks = [k for k in KS if grouped.get((row, alphabet, k))]
             if not ks:
                 continue
             means = [np.mean(grouped[(row, alphabet, k)]) for k in ks]
             stds = [np.std(grouped[(row, alphabet, k)], ddof=1) if len(grouped[(row, alphabet, k)]) > 1 else 0
                     for k in ks]
-            ax.errorbar(ks, means, yerr=stds, marker="o", capsize=3, label=name)
+            ax.errorbar(ks, means, yerr=stds, marker="o", capsize=3, label=name, color=f"C{colour}")
         for target in TARGETS:
             ax.axhline(target, color="grey", lw=0.8, ls="--")
         ax.set_xticks(KS)
@@ -93,8 +96,12 @@ def plot(grouped: dict, path: Path) -> None:
         ax.set_ylim(0.5, 1.0)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy on 10 held-out drawers")
-    axes[0].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    handles = {}
+    for ax in axes:  # every row once, whichever panel has it
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     fig.savefig(path, dpi=120)
 
 
