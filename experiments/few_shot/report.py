@@ -20,7 +20,8 @@ ROWS = {"real": "real drawings only", "finetune": "read_real model fine-tuned on
         "synth:wa": "synthesis + them, session 21's recipe (mean of the epochs' weights)",
         "synth:tta": "synthesis + them, session 22's recipe (+ test-time views)",
         "synth:s24": "synthesis + them, session 22's recipe again (session 23's environment)",
-        "synth:rw80": "synthesis + them, each also written 80 times from its strokes (data.extra_rewrites=80)"}
+        "synth:rw80": "synthesis + them, each also written 80 times from its strokes (data.extra_rewrites=80)",
+        "synth:s800": "synthesis + them, 800 synthetic a class (the control: as many images, none from the drawings)"}
 ALPHABETS = {"latin": "Omniglot Latin (a–z)", "greek": "Omniglot Greek", "katakana": "Omniglot katakana"}
 KS = (0, 1, 2, 5, 10)
 # the plot's rows (the table has them all): without synthesis, fine-tuned, synthesis + k, and the session-24 pair
