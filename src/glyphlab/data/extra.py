@@ -103,7 +103,7 @@ def rewritten(path: Path, train: np.ndarray, labels: np.ndarray, classes: list[s
     data = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else dict(data_cfg)
     style = {k: v for k, v in builder_config(data).items() if k in DEFAULT_STYLE}
     big = read_folder(path, image_size=STROKE_PX)
-    images, same = _known(big, classes, shown(path))   # the same files as the set's own read, in its order
+    images, same = _known(big, classes, shown(path), warn=False)   # the files of the set's own read, in its order
     assert np.array_equal(same, labels), "the drawings read twice differ"
     protos = [(i, strokes) for i in train if (strokes := drawing_strokes(images[i]))]
     if not protos:
@@ -115,14 +115,15 @@ def rewritten(path: Path, train: np.ndarray, labels: np.ndarray, classes: list[s
     return written, np.repeat(np.asarray([labels[i] for i, _ in protos], np.int64), rewrites)
 
 
-def _known(real: GlyphSet, classes: list[str], where: str) -> tuple[np.ndarray, np.ndarray]:
-    """The images of ``real`` whose class is among ``classes``, labelled as indices into ``classes``."""
+def _known(real: GlyphSet, classes: list[str], where: str, warn: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The images of ``real`` whose class is among ``classes``, labelled as indices into ``classes`` (``warn``:
+    say once which of its classes are not used)."""
     index = {name: i for i, name in enumerate(classes)}
     unknown = [name for name in real.classes if name not in index]
     if len(unknown) == len(real.classes):
         raise DataError(f"data.extra_root {where} has none of the data option's classes: it has "
                         f"{' '.join(real.classes[:30])}; the data option has {' '.join(classes[:30])}")
-    if unknown:
+    if unknown and warn:
         log.warning("glyphlab: data.extra_root %s: %d class(es) the data option does not have, not used: %s",
                     where, len(unknown), " ".join(unknown))
     keep = np.isin(real.labels, [i for i, name in enumerate(real.classes) if name in index])
