@@ -39,7 +39,7 @@ def add_drawings(glyphs: GlyphSet, data_cfg, val_fraction: float, test_fraction:
     from glyphlab.data.folder import read_folder, shown
 
     root, repeats = data_cfg.get("extra_root"), data_cfg.get("extra_repeats", 1)
-    rewrites = data_cfg.get("extra_rewrites") or 0
+    rewrites = data_cfg.get("extra_rewrites", 0)
     if not root:
         return glyphs
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -104,7 +104,9 @@ def rewritten(path: Path, train: np.ndarray, labels: np.ndarray, classes: list[s
     style = {k: v for k, v in builder_config(data).items() if k in DEFAULT_STYLE}
     big = read_folder(path, image_size=STROKE_PX)
     images, same = _known(big, classes, shown(path), warn=False)   # the files of the set's own read, in its order
-    assert np.array_equal(same, labels), "the drawings read twice differ"
+    if not np.array_equal(same, labels):  # a drawing saved or removed while the run read the folder
+        raise DataError(f"data.extra_root {shown(path)} changed while it was read ({len(labels)} drawings, then "
+                        f"{len(same)}); expected a folder nothing writes to during the run: run it again")
     protos = [(i, strokes) for i in train if (strokes := drawing_strokes(images[i]))]
     if not protos:
         return np.empty((0, image_size, image_size), np.uint8), np.empty(0, np.int64)
