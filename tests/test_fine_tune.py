@@ -50,8 +50,8 @@ def test_the_built_set_keeps_its_own_split_and_the_drawings_come_after_it(tmp_pa
 
     images = np.random.default_rng(0).integers(0, 255, (60, 16, 16), dtype=np.uint8)
     glyphs = GlyphSet(images, np.repeat(np.arange(3), 20), list("abc"))
-    both = add_drawings(glyphs, {"extra_root": str(drawings(tmp_path, {"a": 8, "b": 1})), "extra_repeats": 4},
-                        0.15, 0.15, seed=0)
+    both = add_drawings(glyphs, {"extra_root": str(drawings(tmp_path, {"a": 8, "b": 1})), "extra_repeats": 4,
+                                 "extra_rewrites": 0}, 0.15, 0.15, seed=0)
     before, after = split(glyphs, 0.15, 0.15, 0), split(both, 0.15, 0.15, 0)
     assert all(np.array_equal(b, a[a < 60]) for b, a in zip(before, after))
     assert [len(a[a >= 60]) for a in after] == [(6 + 1) * 4, 1, 1]   # a: 6 train, 1 val, 1 test; b: 1 train
@@ -93,11 +93,30 @@ def test_extra_rewrites_writes_each_training_drawing_anew_from_its_strokes(tmp_p
     assert np.array_equal(other.images[:written[0]], both.images[:written[0]])   # the drawings themselves do not change
 
 
+def test_extra_rewrites_auto_writes_each_class_as_often_as_the_set_has_images_of_it(tmp_path):
+    from glyphlab.data import GlyphSet
+    from glyphlab.data.extra import add_drawings, counts, rewrite_counts
+
+    assert rewrite_counts(3, np.array([0, 0, 1]), np.repeat(np.arange(2), 20)).tolist() == [3, 3, 3]
+    # class 0: 20 built images among 6 drawings (3.3 → 3 each); class 1: 20 among 2 (10 each); class 2: none drawn
+    assert rewrite_counts("auto", np.array([0] * 6 + [1] * 2), np.repeat(np.arange(3), 20)).tolist() == [3] * 6 + [10] * 2
+    glyphs = GlyphSet(np.zeros((40, 16, 16), np.uint8), np.repeat(np.arange(2), 20), list("ab"))
+    root = crossing(tmp_path, 8)
+    for path in sorted((root / "b").glob("*.png"))[2:]:
+        path.unlink()                                           # a: 8 drawings (6 train, 1 val, 1 test); b: 2 (both train)
+    data = {"extra_root": str(root), "extra_repeats": 1, "seed": 0, "handwriting": {"rotation": 5}}   # auto by default
+    both = add_drawings(glyphs, data, 0.15, 0.15, seed=0)
+    written = both.labels[40 + 10:]                             # after the set and its 8 + 2 drawings
+    assert counts(both)["data/extra_rewritten"] == len(written) == 6 * 3 + 2 * 10
+    assert np.bincount(written).tolist() == [18, 20]            # each class about as many as it has synthetic images
+    assert np.array_equal(add_drawings(glyphs, data, 0.15, 0.15, seed=0).images, both.images)
+
+
 def test_extra_rewrites_that_is_no_count_is_one_line(store, tmp_path, capsys):
     root = drawings(tmp_path / "mine", {RUNES[0]: 2})
     code, last = main_exit(["model=sklearn_mlp", *TINY_SKLEARN, f"data.extra_root={root}", "data.extra_rewrites=-1"],
                            capsys)
-    assert code == 2 and last == "glyphlab: error: data.extra_rewrites must be an integer of at least 0, got -1"
+    assert code == 2 and last == "glyphlab: error: data.extra_rewrites must be auto or an integer of at least 0, got -1"
 
 
 def test_extra_root_leaves_the_cache_key_of_the_synthetic_set_alone(tmp_path):

@@ -9,7 +9,9 @@
 ROW is ``synth`` (the read_real recipe on the synthetic set plus the k drawers' drawings, data.extra_root),
 ``finetune`` (the base read_real model fine-tuned on the k drawings alone, model.init_from) or ``real``
 (the read_real recipe on the k drawings alone). Every run is tested on the draw's 10 held-out drawers
-(eval_data=folder). env: STORE (default /tmp/fewshot: MLflow store, folders, logs), OMNIGLOT (for base),
+(eval_data=folder). ``synth`` takes the data option's ``data.extra_rewrites`` (``auto`` since session 25; the
+synth rows of sessions 13-24 were made at 0, the default then: pass ``data.extra_rewrites=0`` to repeat them).
+env: STORE (default /tmp/fewshot: MLflow store, folders, logs), OMNIGLOT (for base),
 GLYPHLAB_SRC (a snapshot of the code, e.g. a git worktree, default this checkout). Results are appended
 to experiments/few_shot/results.tsv.
 """

@@ -8,10 +8,11 @@ result carries a fixed split (``GlyphSet.split``): the built set's own seeded st
 drawings split apart by :func:`split_extra` (seeded, per class), their training part appended
 ``data.extra_repeats`` times so a handful of drawings weigh against hundreds of synthetic ones.
 
-``data.extra_rewrites`` (default 0) also makes each training drawing a prototype: its ink thinned to centre-line
-strokes (as a font's glyphs are, :mod:`glyphlab.data.sources.fonts`) and written that many more times by the set's
-own handwriting model, so the model learns the drawer's *forms* under a hand's variation rather than five fixed
-images (experiments/few_shot).
+``data.extra_rewrites`` also makes each training drawing a prototype: its ink thinned to centre-line strokes (as a
+font's glyphs are, :mod:`glyphlab.data.sources.fonts`) and written more times by the set's own handwriting model, so
+the model learns the drawer's *forms* under a hand's variation rather than five fixed images (experiments/few_shot).
+``auto`` (the default) writes each class's drawings as many times together as the built set has images of that class
+(400 synthetic a class and 5 drawings: 80 each); a count N writes every drawing N times; 0 none.
 """
 from __future__ import annotations
 
@@ -39,13 +40,13 @@ def add_drawings(glyphs: GlyphSet, data_cfg, val_fraction: float, test_fraction:
     from glyphlab.data.folder import read_folder, shown
 
     root, repeats = data_cfg.get("extra_root"), data_cfg.get("extra_repeats", 1)
-    rewrites = data_cfg.get("extra_rewrites", 0)
+    rewrites = data_cfg.get("extra_rewrites", "auto")
     if not root:
         return glyphs
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise DataError(f"data.extra_repeats must be an integer of at least 1, got {repeats!r}")
-    if isinstance(rewrites, bool) or not isinstance(rewrites, int) or rewrites < 0:
-        raise DataError(f"data.extra_rewrites must be an integer of at least 0, got {rewrites!r}")
+    if rewrites != "auto" and (isinstance(rewrites, bool) or not isinstance(rewrites, int) or rewrites < 0):
+        raise DataError(f"data.extra_rewrites must be auto or an integer of at least 0, got {rewrites!r}")
     path = Path(str(root)).expanduser()
     if not path.is_dir():
         what = "is a file" if path.exists() else "does not exist"
@@ -67,8 +68,9 @@ def add_drawings(glyphs: GlyphSet, data_cfg, val_fraction: float, test_fraction:
     digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:16]
     counts = {f"data/extra_{name}": len(p) for name, p in zip(("train", "val", "test"), (real_train, real_val, real_test))}
     new_images, new_labels = [glyphs.images, images[added]], [glyphs.labels, labels[added]]
-    if rewrites:  # each training drawing a prototype, written `rewrites` more times (training split only)
-        written, written_labels = rewritten(path, real_train, labels, glyphs.classes, rewrites, data_cfg, glyphs.image_size)
+    times = rewrite_counts(rewrites, labels[real_train], glyphs.labels)
+    if times.any():  # each training drawing a prototype, written `times` more times (training split only)
+        written, written_labels = rewritten(path, real_train, labels, glyphs.classes, times, data_cfg, glyphs.image_size)
         new_images.append(written)
         new_labels.append(written_labels)
         fixed = np.concatenate([fixed, np.zeros(len(written), np.int8)])
@@ -76,6 +78,17 @@ def add_drawings(glyphs: GlyphSet, data_cfg, val_fraction: float, test_fraction:
     meta = {**glyphs.meta, "extra": {"root": shown(path), "repeats": repeats, "rewrites": rewrites, "counts": counts,
                                      "digest": digest}}
     return GlyphSet(np.concatenate(new_images), np.concatenate(new_labels), glyphs.classes, fixed, meta)
+
+
+def rewrite_counts(rewrites, train_labels: np.ndarray, built_labels: np.ndarray) -> np.ndarray:
+    """How many times each training drawing (``train_labels``: their classes) is written from its strokes:
+    ``rewrites`` each, or for ``"auto"`` the built set's images of its class shared among the class's drawings,
+    rounded (so the rewrites of a class are as many as its synthetic images, however many drawings it has)."""
+    if rewrites != "auto":
+        return np.full(len(train_labels), rewrites, np.int64)
+    size = int(max(train_labels.max(initial=0), built_labels.max(initial=0))) + 1
+    built, drawings = np.bincount(built_labels, minlength=size), np.bincount(train_labels, minlength=size)
+    return np.maximum(1, np.rint(built[train_labels] / np.maximum(drawings[train_labels], 1))).astype(np.int64)
 
 
 STROKE_PX = 96  # side at which a drawing is thinned to its strokes (the fonts' RENDER_PX)
@@ -89,11 +102,11 @@ def drawing_strokes(image: np.ndarray) -> list[np.ndarray]:
     return [s / image.shape[0] for s in trace(thin(image > 127, min_neighbours=3))]
 
 
-def rewritten(path: Path, train: np.ndarray, labels: np.ndarray, classes: list[str], rewrites: int, data_cfg,
+def rewritten(path: Path, train: np.ndarray, labels: np.ndarray, classes: list[str], times: np.ndarray, data_cfg,
               image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``rewrites`` images of each training drawing (``train``: indices into the folder's drawings of the
-    set's classes), written from its strokes by the handwriting model ``data_cfg`` gives its builder, seeded
-    by ``data.seed``. Returns uint8 ``[n, S, S]`` (box-normalised when the set is) and their labels."""
+    """``times[j]`` images of training drawing ``train[j]`` (indices into the folder's drawings of the set's
+    classes), written from its strokes by the handwriting model ``data_cfg`` gives its builder, seeded by
+    ``data.seed``. Returns uint8 ``[n, S, S]`` (box-normalised when the set is) and their labels."""
     from omegaconf import DictConfig, OmegaConf
 
     from glyphlab.data import builder_config, normalize_box
@@ -107,14 +120,16 @@ def rewritten(path: Path, train: np.ndarray, labels: np.ndarray, classes: list[s
     if not np.array_equal(same, labels):  # a drawing saved or removed while the run read the folder
         raise DataError(f"data.extra_root {shown(path)} changed while it was read ({len(labels)} drawings, then "
                         f"{len(same)}); expected a folder nothing writes to during the run: run it again")
-    protos = [(i, strokes) for i in train if (strokes := drawing_strokes(images[i]))]
-    if not protos:
-        return np.empty((0, image_size, image_size), np.uint8), np.empty(0, np.int64)
-    # each drawing is its own "class" of one prototype, so every drawing gets exactly `rewrites` images
-    out = synthesize([[s] for _, s in protos], [f"{classes[labels[i]]}#{i}" for i, _ in protos], rewrites,
-                     image_size, int(data.get("seed") or 0), **style)
-    written = normalize_box(out.images) if data.get("normalize") == "box" else out.images
-    return written, np.repeat(np.asarray([labels[i] for i, _ in protos], np.int64), rewrites)
+    protos = [(i, n, strokes) for i, n in zip(train, times) if n and (strokes := drawing_strokes(images[i]))]
+    written, written_labels = [np.empty((0, image_size, image_size), np.uint8)], [np.empty(0, np.int64)]
+    for n in sorted({n for _, n, _ in protos}):
+        # each drawing is its own "class" of one prototype (seeded by its name), so it gets exactly `n` images
+        group = [(i, s) for i, m, s in protos if m == n]
+        out = synthesize([[s] for _, s in group], [f"{classes[labels[i]]}#{i}" for i, _ in group], int(n),
+                         image_size, int(data.get("seed") or 0), **style)
+        written.append(normalize_box(out.images) if data.get("normalize") == "box" else out.images)
+        written_labels.append(np.repeat(np.asarray([labels[i] for i, _ in group], np.int64), n))
+    return np.concatenate(written), np.concatenate(written_labels)
 
 
 def _known(real: GlyphSet, classes: list[str], where: str, warn: bool = True) -> tuple[np.ndarray, np.ndarray]:
